@@ -1,0 +1,104 @@
+"""gRPC plumbing every service shares: long-lived channels, servers with health and reflection."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+# Object bytes travel in chunks of this size (a measured choice: see docs/performance.md).
+CHUNK_SIZE = 1 << 20
+# Listing pages and BMD documents can be large; object data never exceeds one chunk a message.
+MAX_MESSAGE = 64 << 20
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    # Reconnect fast after a peer restarts instead of backing off for many seconds.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+]
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_ping_strikes", 0),
+]
+
+
+class ChannelPool:
+    """One long-lived channel per address, created on first use and shared by every thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._channels: dict[str, grpc.Channel] = {}
+
+    def get(self, addr: str) -> grpc.Channel:
+        ch = self._channels.get(addr)
+        if ch is not None:
+            return ch
+        with self._lock:
+            ch = self._channels.get(addr)
+            if ch is None:
+                ch = grpc.insecure_channel(addr, options=CHANNEL_OPTIONS)
+                self._channels[addr] = ch
+            return ch
+
+    def close(self) -> None:
+        with self._lock:
+            for ch in self._channels.values():
+                ch.close()
+            self._channels.clear()
+
+
+def make_server(
+    listen: str,
+    register: Iterable[Callable[[grpc.Server], None]],
+    service_names: Iterable[str],
+    max_workers: int = 32,
+) -> tuple[grpc.Server, health.HealthServicer, int]:
+    """A started-ready (not yet started) server with health and reflection; returns the bound port."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers), options=SERVER_OPTIONS,
+    )
+    for add in register:
+        add(server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = list(service_names)
+    reflection.enable_server_reflection(
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server,
+    )
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    return server, health_servicer, port
+
+
+def set_serving(health_servicer: health.HealthServicer, names: Iterable[str], serving: bool) -> None:
+    status = (health_pb2.HealthCheckResponse.SERVING if serving
+              else health_pb2.HealthCheckResponse.NOT_SERVING)
+    for n in ["", *names]:
+        health_servicer.set(n, status)
+
+
+def check_health(addr: str, timeout: float = 1.0) -> bool:
+    """True when the gRPC server at ``addr`` reports SERVING."""
+    try:
+        with grpc.insecure_channel(addr) as ch:
+            resp = health_pb2_grpc.HealthStub(ch).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout,
+            )
+            return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
