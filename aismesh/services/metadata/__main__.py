@@ -1,0 +1,58 @@
+"""``python -m aismesh.services.metadata``: the metadata service (BMD, Smap, config in etcd)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from aismesh.cmn import errors
+from aismesh.cmn import log as jlog
+from aismesh.cmn.rpc import make_server, set_serving
+from aismesh.protos import metadata_pb2_grpc
+from aismesh.services.metadata.etcdstore import EtcdStore
+from aismesh.services.metadata.server import MetadataServicer
+
+SERVICE = "aismesh.Metadata"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m aismesh.services.metadata", description=__doc__)
+    ap.add_argument("--listen", required=True, help="HOST:PORT for gRPC")
+    ap.add_argument("--etcd", required=True, help="etcd client endpoint(s) HOST:PORT, comma-separated")
+    ap.add_argument("--id", default="m1", help="this replica's id (several may run)")
+    ap.add_argument("--advertise", default="", help="address other services dial (default: --listen)")
+    ap.add_argument("--node-ttl", type=int, default=10, help="seconds a node may miss heartbeats before offline")
+    ap.add_argument("--etcd-wait", type=float, default=60.0, help="seconds to wait for etcd at start")
+    args = ap.parse_args(argv)
+    log = jlog.setup("metadata")
+
+    store = EtcdStore(args.etcd.split(","))
+    servicer = MetadataServicer(store, args.id, args.advertise or args.listen, args.node_ttl)
+    server, health, port = make_server(
+        args.listen, [lambda s: metadata_pb2_grpc.add_MetadataServicer_to_server(servicer, s)], [SERVICE],
+    )
+    set_serving(health, [SERVICE], False)
+    server.start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        store.wait_ready(args.etcd_wait)
+        servicer.init_documents()
+    except errors.AisError as e:
+        jlog.event(log, "cannot start", error=e.message)
+        server.stop(0)
+        return 1
+    set_serving(health, [SERVICE], True)
+    jlog.event(log, "serving", listen=args.listen, port=port, etcd=args.etcd, id=args.id)
+    stop.wait()
+    set_serving(health, [SERVICE], False)
+    servicer.stop()
+    server.stop(grace=0.5).wait(2)
+    jlog.event(log, "stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
