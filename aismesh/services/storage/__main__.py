@@ -1,0 +1,64 @@
+"""``python -m aismesh.services.storage``: a storage node (AIStore "target")."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+import grpc
+
+from aismesh.cmn import log as jlog
+from aismesh.cmn.rpc import CHANNEL_OPTIONS, make_server, set_serving
+from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2_grpc
+from aismesh.services.storage.membership import Membership
+from aismesh.services.storage.server import StorageServicer
+from aismesh.services.storage.store import Store
+
+SERVICE = "aismesh.Storage"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m aismesh.services.storage", description=__doc__)
+    ap.add_argument("--listen", required=True, help="HOST:PORT for gRPC")
+    ap.add_argument("--metadata", required=True, help="metadata service address(es), comma-separated")
+    ap.add_argument("--id", required=True, help="stable node id (t1, t2, ...)")
+    ap.add_argument("--mountpath", action="append", required=True, help="a data folder; repeat for more")
+    ap.add_argument("--advertise", default="", help="address others dial (default: --listen)")
+    ap.add_argument("--threads", type=int, default=32)
+    args = ap.parse_args(argv)
+    log = jlog.setup(f"storage-{args.id}")
+
+    store = Store(args.id, args.mountpath)
+    store.open()
+    servicer = StorageServicer(store)
+    server, health, port = make_server(
+        args.listen, [lambda s: storage_pb2_grpc.add_StorageServicer_to_server(servicer, s)], [SERVICE],
+        max_workers=args.threads,
+    )
+    server.start()
+    set_serving(health, [SERVICE], True)
+    addrs = args.metadata.split(",")
+    target = addrs[0] if len(addrs) == 1 else "ipv4:" + ",".join(addrs)
+    channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+    node = metadata_pb2.Node(id=args.id, type="target", grpc_addr=args.advertise or args.listen,
+                             mountpaths=store.mountpaths)
+    membership = Membership(metadata_pb2_grpc.MetadataStub(channel), node, store)
+    membership.start()
+    jlog.event(log, "serving", listen=args.listen, port=port, mountpaths=store.mountpaths)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    set_serving(health, [SERVICE], False)
+    membership.stop.set()
+    server.stop(grace=1.0).wait(3)
+    channel.close()
+    store.close()
+    jlog.event(log, "stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""Per-object metadata in one extended attribute next to the data (the truth about an object)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+from aismesh.cmn.errors import InvalidArgument
+from aismesh.protos import types_pb2
+
+XATTR = "user.ais.meta"
+
+
+@dataclass
+class ObjMeta:
+    name: str
+    size: int
+    cks_type: str
+    cks_value: str
+    version: str
+    atime_ns: int
+    mtime_ns: int
+    content_type: str = ""
+    custom: dict[str, str] = field(default_factory=dict)
+    etag: str = ""
+    remote_etag: str = ""
+    remote_version: str = ""
+    remote_mtime_ns: int = 0
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> ObjMeta:
+        return cls(**json.loads(raw))
+
+    def to_attrs(self, location: str = "") -> types_pb2.ObjAttrs:
+        return types_pb2.ObjAttrs(
+            name=self.name, size=self.size, checksum=types_pb2.Checksum(type=self.cks_type, value=self.cks_value),
+            version=self.version, atime_ns=self.atime_ns, mtime_ns=self.mtime_ns, content_type=self.content_type,
+            custom=self.custom, etag=self.etag, location=location, is_cached=True, remote_etag=self.remote_etag,
+            remote_version=self.remote_version, remote_mtime_ns=self.remote_mtime_ns,
+        )
+
+
+def write(target: int | str, meta: ObjMeta) -> None:
+    """Store ``meta`` on a file (fd or path); too much metadata is the client's error, not ours."""
+    try:
+        os.setxattr(target, XATTR, meta.encode())
+    except OSError as e:
+        if e.errno in (errno.E2BIG, errno.ENOSPC, errno.ERANGE):
+            raise InvalidArgument("object metadata is too large (name plus user metadata)") from None
+        raise
+
+
+def read(target: int | str) -> ObjMeta:
+    return ObjMeta.decode(os.getxattr(target, XATTR))

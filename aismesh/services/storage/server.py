@@ -1,0 +1,183 @@
+"""The Storage gRPC servicer: adapts store.Store (and multipart uploads) to storage.proto."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from aismesh.cmn import errors
+from aismesh.cmn.names import Bck
+from aismesh.cmn.ranges import ByteRange
+from aismesh.cmn.rpc import CHUNK_SIZE
+from aismesh.protos import storage_pb2, storage_pb2_grpc, types_pb2
+from aismesh.services.storage.mpu import Uploads
+from aismesh.services.storage.store import PutSpec, Store
+
+log = logging.getLogger("storage")
+LIST_DEFAULT, LIST_MAX = 1000, 10_001
+
+
+def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mesh errors become gRPC status + ErrorInfo; anything else is logged and Internal."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return fn(self, request, context)
+        except errors.AisError as e:
+            errors.to_grpc_abort(context, e)
+        except Exception as e:
+            if not context.is_active():
+                return None  # the client went away mid-stream: nothing to answer
+            log.exception("%s failed", fn.__name__)
+            errors.to_grpc_abort(context, errors.Internal(f"{fn.__name__}: {e}"))
+        return None
+
+    return wrapper
+
+
+def bucket_of(ref: types_pb2.BucketRef) -> tuple[Bck, int]:
+    if not ref.bck.name:
+        raise errors.InvalidArgument("bucket name is empty")
+    return Bck.from_proto(ref.bck), ref.bid
+
+
+def data_of(first: Any, rest: Iterator[Any]) -> Iterator[bytes]:
+    if first.data:
+        yield first.data
+    for msg in rest:
+        yield msg.data
+
+
+class StorageServicer(storage_pb2_grpc.StorageServicer):
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.uploads = Uploads(store)
+        self.started_ns = time.time_ns()
+        self.smap_version = 0
+
+    @guard
+    def PutObject(self, request_iterator: Iterator[storage_pb2.PutObjectRequest], context: Any) -> types_pb2.ObjAttrs:
+        first = next(request_iterator, None)
+        if first is None or not first.HasField("header"):
+            raise errors.InvalidArgument("PutObject: the first message must be the header")
+        h = first.header
+        bck, bid = bucket_of(h.bucket)
+        spec = PutSpec(bck=bck, bid=bid, name=h.name, size=h.size, content_type=h.content_type,
+                       custom=dict(h.custom), cks_type=h.checksum_type, versioning=h.versioning,
+                       compute_md5=h.compute_md5, expected=h.expected if h.HasField("expected") else None)
+        return self.store.put(spec, (m.data for m in request_iterator))
+
+    @guard
+    def GetObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> Iterator[storage_pb2.GetObjectResponse]:
+        bck, bid = bucket_of(request.bucket)
+        fd, meta, mp = self.store.open_object(bck, bid, request.name)
+        # Resolve the range before the first byte leaves, so an error is a clean status.
+        try:
+            offset, length, is_range = 0, meta.size, False
+            if request.HasField("range"):
+                offset, length = ByteRange.from_proto(request.range).resolve(meta.size)
+                is_range = True
+            self.store.touch(fd, meta)
+        except BaseException:
+            os.close(fd)
+            raise
+        return self._stream(fd, meta.to_attrs(self.store.location(mp)), offset, length, is_range)
+
+    @staticmethod
+    def _stream(fd: int, attrs: types_pb2.ObjAttrs, offset: int, length: int,
+                is_range: bool) -> Iterator[storage_pb2.GetObjectResponse]:
+        try:
+            first = os.pread(fd, min(CHUNK_SIZE, length), offset) if length else b""
+            yield storage_pb2.GetObjectResponse(attrs=attrs, is_range=is_range, range_offset=offset,
+                                                range_length=length, data=first)
+            pos, end = offset + len(first), offset + length
+            while pos < end:
+                data = os.pread(fd, min(CHUNK_SIZE, end - pos), pos)
+                if not data:
+                    raise errors.Internal(f"{attrs.name}: file ended at {pos} of {end} bytes")
+                yield storage_pb2.GetObjectResponse(data=data)
+                pos += len(data)
+        finally:
+            os.close(fd)
+
+    @guard
+    def HeadObject(self, request: storage_pb2.ObjectRequest, context: Any) -> types_pb2.ObjAttrs:
+        bck, bid = bucket_of(request.bucket)
+        return self.store.head(bck, bid, request.name)
+
+    @guard
+    def DeleteObject(self, request: storage_pb2.ObjectRequest, context: Any) -> types_pb2.Empty:
+        bck, bid = bucket_of(request.bucket)
+        self.store.delete(bck, bid, request.name)
+        return types_pb2.Empty()
+
+    @guard
+    def EvictObject(self, request: storage_pb2.ObjectRequest, context: Any) -> types_pb2.Empty:
+        bck, bid = bucket_of(request.bucket)
+        self.store.delete(bck, bid, request.name)
+        return types_pb2.Empty()
+
+    @guard
+    def EvictBucket(self, request: storage_pb2.BucketRequest, context: Any) -> types_pb2.Empty:
+        bck, bid = bucket_of(request.bucket)
+        self.store.drop_bucket(bck, bid)
+        return types_pb2.Empty()
+
+    @guard
+    def ListObjects(self, request: storage_pb2.ListObjectsRequest, context: Any) -> storage_pb2.ListObjectsResponse:
+        bck, bid = bucket_of(request.bucket)
+        if request.delimiter not in ("", "/"):
+            raise errors.InvalidArgument(f'only "/" is supported as a delimiter, got "{request.delimiter}"')
+        limit = min(request.page_size or LIST_DEFAULT, LIST_MAX)
+        entries, more = self.store.list_page(bck, bid, request.prefix, request.start_after, limit,
+                                             request.delimiter, request.with_attrs)
+        return storage_pb2.ListObjectsResponse(entries=entries, is_truncated=more)
+
+    @guard
+    def NodeInfo(self, request: types_pb2.Empty, context: Any) -> storage_pb2.NodeInfoResponse:
+        mps = []
+        for mp in self.store.mountpaths:
+            st = os.statvfs(mp)
+            mps.append(storage_pb2.Mountpath(path=mp, total_bytes=st.f_blocks * st.f_frsize,
+                                             free_bytes=st.f_bavail * st.f_frsize))
+        bmd = self.store._bmd
+        return storage_pb2.NodeInfoResponse(node_id=self.store.node_id, mountpaths=mps,
+                                            bmd_version=bmd[0] if bmd else 0, smap_version=self.smap_version,
+                                            started_ns=self.started_ns)
+
+    # --- multipart -------------------------------------------------------------------------
+
+    @guard
+    def CreateUpload(self, request: storage_pb2.CreateUploadRequest, context: Any) -> storage_pb2.UploadInfo:
+        return self.uploads.create(request)
+
+    @guard
+    def PutPart(self, request_iterator: Iterator[storage_pb2.PutPartRequest], context: Any) -> storage_pb2.PartInfo:
+        first = next(request_iterator, None)
+        if first is None or not first.HasField("header"):
+            raise errors.InvalidArgument("PutPart: the first message must be the header")
+        return self.uploads.put_part(first.header, (m.data for m in request_iterator))
+
+    @guard
+    def CompleteUpload(self, request: storage_pb2.CompleteUploadRequest, context: Any) -> types_pb2.ObjAttrs:
+        return self.uploads.complete(request)
+
+    @guard
+    def AbortUpload(self, request: storage_pb2.UploadRequest, context: Any) -> types_pb2.Empty:
+        self.uploads.abort(request)
+        return types_pb2.Empty()
+
+    @guard
+    def ListParts(self, request: storage_pb2.UploadRequest, context: Any) -> storage_pb2.ListPartsResponse:
+        return storage_pb2.ListPartsResponse(parts=self.uploads.parts(request))
+
+    @guard
+    def ListUploads(self, request: storage_pb2.ListUploadsRequest, context: Any) -> storage_pb2.ListUploadsResponse:
+        return storage_pb2.ListUploadsResponse(uploads=self.uploads.list(request))

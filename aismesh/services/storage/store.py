@@ -1,0 +1,286 @@
+"""Objects on this node's mountpaths: the write path (temp, hash, fsync, xattr, rename), reads,
+deletes and listings. No gRPC here: server.py adapts it to the Storage service."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from aismesh.cmn import errors, hrw
+from aismesh.cmn.checksum import new_hasher
+from aismesh.cmn.names import Bck, check_object_name
+from aismesh.protos import types_pb2
+from aismesh.services.storage import layout, objmeta
+from aismesh.services.storage.index import Index, Row
+from aismesh.services.storage.objmeta import ObjMeta
+
+log = logging.getLogger("storage.store")
+_LOCK_STRIPES = 256
+ATIME_REFRESH_NS = 3600 * 1_000_000_000
+
+
+@dataclass
+class PutSpec:
+    bck: Bck
+    bid: int
+    name: str
+    size: int = -1
+    content_type: str = ""
+    custom: dict[str, str] | None = None
+    cks_type: str = ""
+    expected: types_pb2.Checksum | None = None
+    versioning: bool = True
+    compute_md5: bool = False
+
+
+class Store:
+    def __init__(self, node_id: str, mountpaths: list[str]) -> None:
+        if not mountpaths:
+            raise ValueError("a storage node needs at least one mountpath")
+        self.node_id = node_id
+        self.mountpaths = [os.path.abspath(m) for m in mountpaths]
+        self.indexes = {m: Index(m) for m in self.mountpaths}
+        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        # Latest BMD seen: (version, {(uname, bid)}); None until the first one arrives.
+        self._bmd: tuple[int, set[tuple[str, int]]] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        for mp in self.mountpaths:
+            for sub in ("work", "mpu", "trash"):
+                os.makedirs(layout.sys_path(mp, sub), exist_ok=True)
+            work = layout.sys_path(mp, "work")
+            for leftover in os.listdir(work):  # PUTs that were in flight when we stopped
+                os.unlink(os.path.join(work, leftover))
+            shutil.rmtree(layout.sys_path(mp, "trash"), ignore_errors=True)
+            os.makedirs(layout.sys_path(mp, "trash"), exist_ok=True)
+            self.indexes[mp].open()
+
+    def close(self) -> None:
+        for idx in self.indexes.values():
+            idx.close()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def mountpath_for(self, bck: Bck, name: str) -> str:
+        return hrw.pick_str(bck.object_uname(name), self.mountpaths)
+
+    def lock_for(self, bck: Bck, name: str) -> threading.Lock:
+        return self._locks[hrw.digest(bck.object_uname(name)) % _LOCK_STRIPES]
+
+    def location(self, mp: str) -> str:
+        return f"t[{self.node_id}]:{mp}"
+
+    def not_found(self, bck: Bck, name: str) -> errors.ObjectNotFound:
+        return errors.ObjectNotFound(f"t[{self.node_id}]: {bck.display()}/{name} does not exist",
+                                     bck=bck.to_proto(), obj=name)
+
+    def check_bucket(self, bck: Bck, bid: int) -> None:
+        """Refuse an incarnation of a bucket that a BMD we already hold says is gone."""
+        if self._bmd is None:
+            return
+        version, known = self._bmd
+        if bid <= version and (bck.uname, bid) not in known:
+            raise errors.BucketNotFound(f'bucket "{bck.display()}" does not exist', bck=bck.to_proto())
+
+    def work_file(self, mp: str) -> str:
+        return layout.sys_path(mp, "work", uuid.uuid4().hex)
+
+    # --- write path ------------------------------------------------------------------------
+
+    def put(self, spec: PutSpec, chunks: Iterable[bytes]) -> types_pb2.ObjAttrs:
+        """Stream ``chunks`` into place: whole and verified, or not at all."""
+        check_object_name(spec.name)
+        self.check_bucket(spec.bck, spec.bid)
+        mp = self.mountpath_for(spec.bck, spec.name)
+        tmp = self.work_file(mp)
+        hasher = new_hasher(spec.cks_type)
+        md5 = hashlib.md5() if spec.compute_md5 else None
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            received = 0
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+                hasher.update(chunk)
+                if md5 is not None:
+                    md5.update(chunk)
+                received += len(chunk)
+            if spec.size >= 0 and received != spec.size:
+                raise errors.InvalidArgument(
+                    f"received {received} bytes, but the request announced {spec.size}: nothing stored",
+                    reason="incomplete-body")
+            cks_value = hasher.hexdigest()
+            md5_hex = md5.hexdigest() if md5 is not None else ""
+            self._verify(spec.expected, spec.cks_type, cks_value, md5_hex)
+            os.fsync(fd)
+            return self.commit(spec, mp, tmp, fd, received, cks_value, md5_hex)
+        except BaseException:
+            os.close(fd)
+            fd = -1
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    @staticmethod
+    def _verify(expected: types_pb2.Checksum | None, cks_type: str, value: str, md5_hex: str) -> None:
+        if expected is None or not expected.value:
+            return
+        got = md5_hex if expected.type == "md5" else (value if expected.type in ("", cks_type) else "")
+        if not got:
+            raise errors.InvalidArgument(f'cannot verify a "{expected.type}" checksum on this PUT')
+        if got.lower() != expected.value.lower():
+            raise errors.InvalidArgument(
+                f"{expected.type or cks_type} checksum mismatch: expected {expected.value}, computed {got}",
+                reason="bad-digest")
+
+    def commit(self, spec: PutSpec, mp: str, tmp: str, fd: int, size: int, cks_value: str,
+                md5_hex: str, etag: str = "") -> types_pb2.ObjAttrs:
+        final = layout.object_path(mp, spec.bck, spec.bid, spec.name)
+        now = time.time_ns()
+        with self.lock_for(spec.bck, spec.name):
+            version = "1"
+            if spec.versioning:
+                try:
+                    version = str(int(objmeta.read(final).version) + 1)
+                except (OSError, ValueError):
+                    version = "1"
+            meta = ObjMeta(name=spec.name, size=size, cks_type=spec.cks_type or "xxhash", cks_value=cks_value,
+                           version=version, atime_ns=now, mtime_ns=now, content_type=spec.content_type,
+                           custom=dict(spec.custom or {}), etag=etag or md5_hex)
+            objmeta.write(fd, meta)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
+            self.indexes[mp].upsert(layout.bucket_key(spec.bck, spec.bid), meta)
+        return meta.to_attrs(self.location(mp))
+
+    # --- read path -------------------------------------------------------------------------
+
+    def open_object(self, bck: Bck, bid: int, name: str) -> tuple[int, ObjMeta, str]:
+        """(fd, meta, mountpath) of a whole object; the caller closes fd. A concurrent replace
+        does not disturb an open fd: the reader sees the old or the new object, whole."""
+        check_object_name(name)
+        self.check_bucket(bck, bid)
+        mp = self.mountpath_for(bck, name)
+        try:
+            fd = os.open(layout.object_path(mp, bck, bid, name), os.O_RDONLY)
+        except FileNotFoundError:
+            raise self.not_found(bck, name) from None
+        try:
+            meta = objmeta.read(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        meta.size = os.fstat(fd).st_size
+        return fd, meta, mp
+
+    def touch(self, fd: int, meta: ObjMeta) -> None:
+        """Refresh atime lazily (at most hourly) so GET stays read-only on the hot path."""
+        now = time.time_ns()
+        if now - meta.atime_ns > ATIME_REFRESH_NS:
+            meta.atime_ns = now
+            try:
+                objmeta.write(fd, meta)
+            except OSError:
+                log.debug("atime refresh failed", exc_info=True)
+
+    def head(self, bck: Bck, bid: int, name: str) -> types_pb2.ObjAttrs:
+        fd, meta, mp = self.open_object(bck, bid, name)
+        os.close(fd)
+        return meta.to_attrs(self.location(mp))
+
+    def delete(self, bck: Bck, bid: int, name: str) -> None:
+        check_object_name(name)
+        mp = self.mountpath_for(bck, name)
+        with self.lock_for(bck, name):
+            try:
+                os.unlink(layout.object_path(mp, bck, bid, name))
+            except FileNotFoundError:
+                raise self.not_found(bck, name) from None
+            self.indexes[mp].delete(layout.bucket_key(bck, bid), name)
+
+    def drop_bucket(self, bck: Bck, bid: int) -> None:
+        """Remove every local object of one bucket incarnation (evict, or destroyed in the BMD)."""
+        bkey = layout.bucket_key(bck, bid)
+        for mp in self.mountpaths:
+            path = layout.bucket_dir(mp, bck, bid)
+            if os.path.isdir(path):
+                trash = layout.sys_path(mp, "trash", uuid.uuid4().hex)
+                os.replace(path, trash)
+                threading.Thread(target=shutil.rmtree, args=(trash, True), daemon=True).start()
+            self.indexes[mp].drop_bucket(bkey)
+
+    # --- listing ---------------------------------------------------------------------------
+
+    def list_page(self, bck: Bck, bid: int, prefix: str, start_after: str, limit: int,
+                  delimiter: str, with_attrs: bool) -> tuple[list[types_pb2.ObjAttrs], bool]:
+        """One sorted page merged across mountpaths; True when more entries follow."""
+        bkey = layout.bucket_key(bck, bid)
+        per_mp = [[(row, is_dir, mp) for row, is_dir in self.indexes[mp].page(bkey, prefix, start_after,
+                                                                               limit + 1, delimiter)]
+                  for mp in self.mountpaths]
+        out: list[types_pb2.ObjAttrs] = []
+        last = None
+        for row, is_dir, mp in heapq.merge(*per_mp, key=lambda x: x[0][0]):
+            if row[0] == last:
+                continue  # the same common prefix on several mountpaths
+            last = row[0]
+            out.append(_entry(row, is_dir, with_attrs, self.location(mp)))
+        return out[:limit], len(out) > limit
+
+    def bucket_dirs(self) -> Iterator[tuple[Bck, int]]:
+        """Every (bucket, bid) that has a folder on some mountpath."""
+        seen: set[tuple[Bck, int]] = set()
+        for mp in self.mountpaths:
+            for prov in _subdirs(mp, lambda n: n.startswith("@")):
+                for ns in _subdirs(prov):
+                    for b in _subdirs(ns):
+                        for bid in _subdirs(b, str.isdigit):
+                            found = layout.parse_bucket_dir(mp, bid)
+                            if found is not None and found not in seen:
+                                seen.add(found)
+                                yield found
+
+    def apply_bmd(self, version: int, known: set[tuple[str, int]]) -> None:
+        """Adopt a newer BMD and drop data of bucket incarnations it no longer has."""
+        if self._bmd is not None and version <= self._bmd[0]:
+            return
+        self._bmd = (version, known)
+        for bck, bid in list(self.bucket_dirs()):
+            if bid <= version and (bck.uname, bid) not in known:
+                log.info("dropping data of destroyed bucket %s (bid %d)", bck.display(), bid)
+                self.drop_bucket(bck, bid)
+
+
+def _subdirs(path: str, keep: object = None) -> list[str]:
+    try:
+        return [e.path for e in os.scandir(path) if e.is_dir() and (keep is None or keep(e.name))]  # type: ignore[operator]
+    except FileNotFoundError:
+        return []
+
+
+def _entry(row: Row, is_dir: bool, with_attrs: bool, location: str) -> types_pb2.ObjAttrs:
+    if is_dir:
+        return types_pb2.ObjAttrs(name=row[0], is_dir=True)
+    name, size, cks_type, cks_value, version, atime, mtime, etag, custom, ctype = row
+    if not with_attrs:
+        return types_pb2.ObjAttrs(name=name, size=size, is_cached=True)
+    return types_pb2.ObjAttrs(
+        name=name, size=size, checksum=types_pb2.Checksum(type=cks_type, value=cks_value), version=version,
+        atime_ns=atime, mtime_ns=mtime, etag=etag, custom=json.loads(custom) if custom else {},
+        content_type=ctype, location=location, is_cached=True,
+    )
