@@ -32,7 +32,7 @@ ERROR_METADATA_KEY = "aismesh-error-bin"
 class AisError(Exception):
     """Base of every error the mesh raises on purpose."""
 
-    kind: ClassVar[int] = types_pb2.INTERNAL
+    kind: ClassVar[types_pb2.ErrorKind] = types_pb2.INTERNAL
     http_status: ClassVar[int] = 500
     grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
 

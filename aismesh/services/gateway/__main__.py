@@ -1,0 +1,58 @@
+"""``python -m aismesh.services.gateway``: the gateway under gunicorn (several worker processes)."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from aismesh.cmn import log as jlog
+
+
+class GatewayServer(BaseApplication):
+    """gunicorn embedded: each worker builds its own app (gRPC must not cross a fork)."""
+
+    def __init__(self, options: dict[str, Any], metadata: list[str]) -> None:
+        self.options = options
+        self.metadata = metadata
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from aismesh.services.gateway.app import create_app
+
+        jlog.setup("gateway")
+        return create_app(self.metadata, wait_ready_s=5.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m aismesh.services.gateway", description=__doc__)
+    ap.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT for HTTP (S3 under /s3, native /v1)")
+    ap.add_argument("--metadata", required=True, help="metadata service address(es), comma-separated")
+    ap.add_argument("--workers", type=int, default=max(2, multiprocessing.cpu_count() * 2))
+    ap.add_argument("--threads", type=int, default=8, help="threads per worker")
+    ap.add_argument("--log-level", default="info")
+    args = ap.parse_args(argv)
+    options = {
+        "bind": args.listen,
+        "workers": args.workers,
+        "worker_class": "gthread",
+        "threads": args.threads,
+        "keepalive": 75,
+        "timeout": 0,            # long object transfers are not hangs
+        "graceful_timeout": 5,
+        "accesslog": None,       # the app logs one JSON line per write and per error
+        "loglevel": args.log_level,
+        "proc_name": "aismesh-gateway",
+        "preload_app": False,
+    }
+    GatewayServer(options, args.metadata.split(",")).run()
+
+
+if __name__ == "__main__":
+    main()

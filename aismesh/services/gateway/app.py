@@ -1,0 +1,76 @@
+"""The gateway's WSGI application: the S3 and native front ends over one Cluster client layer."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from aismesh.cmn import errors
+from aismesh.cmn.log import event
+from aismesh.services.gateway.cluster import Cluster
+from aismesh.services.gateway.native import buckets, cluster_api, health, objects
+from aismesh.services.gateway.native import errors as native_errors
+from aismesh.services.gateway.s3 import routes as s3_routes
+from aismesh.services.gateway.s3.errors import S3Error, from_ais
+
+log = logging.getLogger("gateway")
+_QUIET_METHODS = ("GET", "HEAD")
+
+
+def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.0) -> Flask:
+    """Build the app and its Cluster (one per process: call it after the WSGI server forks)."""
+    addrs = metadata_addrs or os.environ.get("AISMESH_METADATA", "127.0.0.1:51000").split(",")
+    app = Flask("aismesh.gateway")
+    # Object keys may contain "//" and trailing slashes: routing must keep them as sent.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    cluster = Cluster(addrs, subscriber=f"gateway-{os.getpid()}")
+    cluster.start()
+    if wait_ready_s:
+        cluster.meta.wait_ready(wait_ready_s)
+    app.extensions["aismesh.cluster"] = cluster
+    for bp in (health.bp, cluster_api.bp, buckets.bp, objects.bp):
+        app.register_blueprint(bp)
+    app.register_blueprint(s3_routes.bp)
+
+    @app.before_request
+    def _request_id() -> None:
+        g.request_id = uuid.uuid4().hex[:16].upper()
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _stamp(resp: Response) -> Response:
+        resp.headers["x-amz-request-id"] = g.get("request_id", "")
+        if resp.status_code >= 400 or request.method not in _QUIET_METHODS:
+            event(log, "request", req_id=g.get("request_id", ""), method=request.method,
+                  path=request.path, status=resp.status_code,
+                  ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2))
+        return resp
+
+    @app.errorhandler(S3Error)
+    def _s3_error(err: S3Error) -> Response:
+        return s3_routes.error_response(err)
+
+    @app.errorhandler(errors.AisError)
+    def _ais_error(err: errors.AisError) -> Response:
+        if request.path.startswith(s3_routes.PREFIX):
+            return s3_routes.error_response(from_ais(err, g.get("s3_bucket", ""), g.get("s3_key", "")))
+        return native_errors.from_ais(err)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(err, HTTPException):
+            return err  # type: ignore[return-value]
+        log.exception("unhandled error", extra={"fields": {"req_id": g.get("request_id", "")}})
+        wrapped = S3Error("InternalError", 500, f"We encountered an internal error: {err}")
+        if request.path.startswith(s3_routes.PREFIX):
+            return s3_routes.error_response(wrapped)
+        return native_errors.response(500, f"internal error: {err}")
+
+    return app

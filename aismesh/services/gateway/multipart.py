@@ -1,0 +1,100 @@
+"""Multipart uploads through the Cluster layer: every call for one upload goes to the node
+that owns the object name, where the parts are staged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import grpc
+
+from aismesh.cmn import errors, props
+from aismesh.cmn.names import check_object_name
+from aismesh.protos import storage_pb2, types_pb2
+from aismesh.services.gateway.cluster import CONTROL_TIMEOUT_S, DATA_TIMEOUT_S, Cluster
+from aismesh.services.gateway.metasync import BucketEntry
+
+MAX_PART_NUMBER = 10_000
+
+
+def create_upload(c: Cluster, entry: BucketEntry, name: str, content_type: str,
+                  custom: dict[str, str]) -> storage_pb2.UploadInfo:
+    check_object_name(name)
+    node, stub = c.owner(entry, name)
+    req = storage_pb2.CreateUploadRequest(
+        bucket=entry.ref(), name=name, content_type=content_type, custom=custom,
+        checksum_type=props.checksum_type(entry.props), versioning=props.is_versioned(entry.props),
+    )
+    try:
+        info: storage_pb2.UploadInfo = stub.CreateUpload(req, timeout=CONTROL_TIMEOUT_S)
+        return info
+    except grpc.RpcError as e:
+        raise c.fail(e, node) from None
+
+
+def put_part(c: Cluster, entry: BucketEntry, name: str, upload_id: str, part_number: int,
+             body: Iterable[bytes], size: int, md5_hex: str = "") -> storage_pb2.PartInfo:
+    if not 1 <= part_number <= MAX_PART_NUMBER:
+        raise errors.InvalidArgument(
+            f"part number must be an integer between 1 and {MAX_PART_NUMBER}, got {part_number}")
+    header = storage_pb2.PartHeader(bucket=entry.ref(), name=name, upload_id=upload_id,
+                                    part_number=part_number, size=size)
+    if md5_hex:
+        header.expected.CopyFrom(types_pb2.Checksum(type="md5", value=md5_hex))
+
+    def requests() -> Iterator[storage_pb2.PutPartRequest]:
+        yield storage_pb2.PutPartRequest(header=header)
+        for chunk in body:
+            if chunk:
+                yield storage_pb2.PutPartRequest(data=chunk)
+
+    node, stub = c.owner(entry, name)
+    try:
+        part: storage_pb2.PartInfo = stub.PutPart(requests(), timeout=DATA_TIMEOUT_S)
+        return part
+    except grpc.RpcError as e:
+        raise c.fail(e, node) from None
+
+
+def complete_upload(c: Cluster, entry: BucketEntry, name: str, upload_id: str,
+                    parts: list[tuple[int, str]]) -> types_pb2.ObjAttrs:
+    req = storage_pb2.CompleteUploadRequest(
+        bucket=entry.ref(), name=name, upload_id=upload_id,
+        parts=[storage_pb2.PartInfo(part_number=n, etag=etag) for n, etag in parts],
+    )
+    node, stub = c.owner(entry, name)
+    try:
+        attrs: types_pb2.ObjAttrs = stub.CompleteUpload(req, timeout=DATA_TIMEOUT_S)
+        return attrs
+    except grpc.RpcError as e:
+        raise c.fail(e, node) from None
+
+
+def abort_upload(c: Cluster, entry: BucketEntry, name: str, upload_id: str) -> None:
+    node, stub = c.owner(entry, name)
+    try:
+        stub.AbortUpload(storage_pb2.UploadRequest(bucket=entry.ref(), name=name, upload_id=upload_id),
+                         timeout=CONTROL_TIMEOUT_S)
+    except grpc.RpcError as e:
+        raise c.fail(e, node) from None
+
+
+def list_parts(c: Cluster, entry: BucketEntry, name: str, upload_id: str) -> list[storage_pb2.PartInfo]:
+    node, stub = c.owner(entry, name)
+    try:
+        resp = stub.ListParts(storage_pb2.UploadRequest(bucket=entry.ref(), name=name, upload_id=upload_id),
+                              timeout=CONTROL_TIMEOUT_S)
+        return list(resp.parts)
+    except grpc.RpcError as e:
+        raise c.fail(e, node) from None
+
+
+def list_uploads(c: Cluster, entry: BucketEntry, prefix: str) -> list[storage_pb2.UploadInfo]:
+    """Uploads in progress on every node, sorted by (name, initiation time)."""
+    req = storage_pb2.ListUploadsRequest(bucket=entry.ref(), prefix=prefix)
+    uploads: list[storage_pb2.UploadInfo] = []
+    for node, stub in c.online_nodes():
+        try:
+            uploads.extend(stub.ListUploads(req, timeout=CONTROL_TIMEOUT_S).uploads)
+        except grpc.RpcError as e:
+            raise c.fail(e, node) from None
+    return sorted(uploads, key=lambda u: (u.name, u.initiated_ns))

@@ -1,0 +1,122 @@
+"""AIS native API: buckets (/v1/buckets): list, create, destroy, head, list objects."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid as uuidlib
+from typing import Any
+
+import msgpack
+from flask import Blueprint, Response, request
+
+from aismesh.cmn import errors
+from aismesh.cmn.names import ais_bucket_name_error, normalize_provider
+from aismesh.protos import types_pb2
+from aismesh.services.gateway.native import errors as nerr
+from aismesh.services.gateway.native.common import action_msg, bck_from_query, cluster
+
+bp = Blueprint("native_buckets", __name__)
+METHODS = ["GET", "POST", "DELETE", "HEAD", "PATCH", "PUT"]
+DEFAULT_PAGE = 10_000
+
+# Listing entry flags (LsoEnt.Flags): bit 6 = present in the cluster.
+ENTRY_IS_CACHED = 1 << 6
+ENTRY_IS_DIR = 1 << 8
+FLAG_NAME_ONLY = 1 << 4
+
+
+@bp.route("/v1/buckets", methods=METHODS, strict_slashes=False)
+def buckets_root() -> Response:
+    msg = action_msg()
+    if request.method == "GET" and msg.get("action", "list") == "list":
+        provider = request.args.get("provider", "")
+        provider = normalize_provider(provider) if provider else ""
+        out = [{"name": e.bck.name, "provider": e.bck.provider,
+                "namespace": {"uuid": e.bck.ns_uuid, "name": e.bck.ns_name}}
+               for e in cluster().list_buckets(provider)]
+        return Response(json.dumps(out), content_type="application/json")
+    # /v1/buckets/ with an action: the bucket name is empty.
+    if msg.get("action") == "create-bck":
+        return nerr.response(400, "bucket name is empty")
+    return nerr.response(400, f'invalid request: {request.method} /v1/buckets with action "{msg.get("action")}"')
+
+
+@bp.route("/v1/buckets/<path:name>", methods=METHODS)
+def bucket(name: str) -> Response:
+    msg = action_msg()
+    action = msg.get("action", "")
+    if "/" in name:
+        return nerr.response(400, f'invalid bucket name "{name}": unexpected path segments')
+    bck = bck_from_query(name)
+    c = cluster()
+    m = request.method
+    if m == "POST" and action == "create-bck":
+        if bck.provider == "ais" and not bck.ns_uuid:
+            problem = ais_bucket_name_error(name)
+            if problem:
+                return nerr.response(400, problem)
+        value = msg.get("value")
+        c.create_bucket(bck, value if isinstance(value, dict) else None)
+        return Response(b"", status=200)
+    entry = c.bucket(bck)
+    if m == "DELETE" and action in ("destroy-bck", ""):
+        c.destroy_bucket(entry)
+        return Response(b"", status=200)
+    if m == "HEAD":
+        props = dict(entry.props)
+        props.setdefault("bid", str(entry.bid))
+        props.setdefault("created", str(entry.created_ns))
+        return Response(b"", status=200, headers={"Ais-Bucket-Props": json.dumps(props)})
+    if m == "GET" and action in ("list", ""):
+        return list_objects(entry, msg.get("value") or {})
+    raise errors.InvalidArgument(f'{m} {bck.display()} with action "{action}" is not supported by aismesh yet')
+
+
+def _atime(ns: int) -> str:
+    # Go's RFC822 layout, AIS's default time format in listings.
+    return time.strftime("%d %b %y %H:%M UTC", time.gmtime(ns // 1_000_000_000)) if ns else ""
+
+
+def _entry(e: types_pb2.ObjAttrs, props: set[str], name_only: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": e.name, "f": ENTRY_IS_CACHED | (ENTRY_IS_DIR if e.is_dir else 0)}
+    if name_only:
+        return out
+    out["s"] = e.size
+    if "checksum" in props and e.checksum.value:
+        out["cs"] = e.checksum.value
+    if "atime" in props:
+        out["a"] = _atime(e.atime_ns or e.mtime_ns)
+    if "version" in props and e.version:
+        out["v"] = e.version
+    if "location" in props and e.location:
+        out["t"] = e.location
+    if "custom" in props and e.custom:
+        out["m"] = ",".join(f"{k}={v}" for k, v in sorted(e.custom.items()))
+    return out
+
+
+def list_objects(entry: Any, value: dict[str, Any]) -> Response:
+    """One page (LsoMsg in, LsoRes out): msgpack for the SDK, JSON for anyone else."""
+    try:
+        flags = int(value.get("flags") or 0)
+        page_size = int(value.get("pagesize") or 0) or DEFAULT_PAGE
+    except (TypeError, ValueError):
+        raise errors.InvalidArgument("invalid list-objects message: flags and pagesize must be integers") from None
+    props = {p.strip() for p in str(value.get("props") or "").split(",") if p.strip()}
+    name_only = bool(flags & FLAG_NAME_ONLY) or props == {"name"}
+    token = str(value.get("continuation_token") or "")
+    after = token or str(value.get("start_after") or "")
+    page = cluster().list_objects(entry, prefix=str(value.get("prefix") or ""), start_after=after,
+                                  page_size=page_size, with_attrs=not name_only)
+    entries = [_entry(e, props, name_only) for e in page.entries]
+    next_token = page.entries[-1].name if page.is_truncated and page.entries else ""
+    res = {"UUID": str(value.get("uuid") or "") or uuidlib.uuid4().hex[:10], "ContinuationToken": next_token,
+           "Entries": entries, "Flags": 0}
+    if "application/msgpack" in request.headers.get("Accept", ""):
+        return Response(msgpack.packb(res, use_bin_type=True), content_type="application/msgpack")
+    long_names = {"n": "name", "s": "size", "cs": "checksum", "a": "atime", "v": "version",
+                  "t": "location", "m": "custom-md", "f": "flags"}
+    doc = {"uuid": res["UUID"], "continuation_token": next_token, "flags": 0,
+           "entries": [{long_names[k]: v for k, v in e.items()} for e in entries]}
+    return Response(json.dumps(doc), content_type="application/json")

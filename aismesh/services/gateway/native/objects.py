@@ -1,0 +1,104 @@
+"""AIS native API: objects (/v1/objects/<bucket>/<name>): PUT, GET (ranges), HEAD, DELETE."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+from flask import Blueprint, Response, request
+
+from aismesh.cmn import errors
+from aismesh.cmn.ranges import parse_range
+from aismesh.cmn.rpc import CHUNK_SIZE
+from aismesh.protos import types_pb2
+from aismesh.services.gateway.native.common import bck_from_query, cluster
+from aismesh.services.gateway.s3 import chunked
+from aismesh.services.gateway.s3.xml import http_date
+
+bp = Blueprint("native_objects", __name__)
+PREFIX = "/v1/objects/"
+HEAD_PROPS = {"name", "size", "checksum", "atime", "version", "custom", "location", "copies", "ec",
+              "chunked", "last-modified", "etag"}
+
+
+def _bucket_and_name() -> tuple[str, str]:
+    """Percent-decode the raw path once: everything after the bucket segment is the name."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
+    path = unquote_to_bytes(raw.split("?", 1)[0]).decode("utf-8", errors="strict")
+    rest = path[len(PREFIX):] if path.startswith(PREFIX) else ""
+    bucket, _, name = rest.partition("/")
+    return bucket, name
+
+
+def attr_headers(a: types_pb2.ObjAttrs, props: set[str] | None = None) -> dict[str, str]:
+    """AIS object attribute headers; ``props`` None means all of them (GET)."""
+    want = HEAD_PROPS if props is None else props
+    h: dict[str, str] = {"Ais-Present": "true"}
+    if "checksum" in want and a.checksum.type:
+        h["Ais-Checksum-Type"] = a.checksum.type
+        h["Ais-Checksum-Value"] = a.checksum.value
+    if "atime" in want:
+        h["Ais-Atime"] = str(a.atime_ns or a.mtime_ns)
+    if "version" in want and a.version:
+        h["Ais-Version"] = a.version
+    if "custom" in want and a.custom:
+        h["Ais-Custom-Md"] = ",".join(f"{k}={v}" for k, v in sorted(a.custom.items()))
+    if "location" in want and a.location:
+        h["Ais-Location"] = a.location
+    if "last-modified" in want or props is None:
+        h["Last-Modified"] = http_date(a.mtime_ns or a.atime_ns)
+    if ("etag" in want or props is None) and (a.etag or a.checksum.value):
+        h["ETag"] = f'"{a.etag or a.checksum.value}"'
+    return h
+
+
+@bp.route("/v1/objects/<path:_rest>", methods=["GET", "PUT", "HEAD", "DELETE"])
+def obj(_rest: str) -> Response:
+    bucket, name = _bucket_and_name()
+    if not name:
+        raise errors.InvalidArgument(f'object name is missing in "{request.path}"')
+    c = cluster()
+    entry = c.bucket(bck_from_query(bucket))
+    m = request.method
+    if m == "PUT":
+        length = request.content_length
+        if length is not None:
+            body = chunked.plain_body(request.environ["wsgi.input"].read, length, CHUNK_SIZE)
+        else:
+            read = request.environ["wsgi.input"].read
+            body, length = iter(lambda: read(CHUNK_SIZE), b""), -1
+        # Every SDK request says Content-Type: application/json, object PUTs included: not ours to keep.
+        attrs = c.put_object(entry, name, body, size=length)
+        return Response(b"", status=200, headers=attr_headers(attrs))
+    if m == "DELETE":
+        c.delete_object(entry, name)
+        return Response(b"", status=200)
+    if m == "HEAD":
+        props = {p.strip() for p in request.args.get("props", "").split(",") if p.strip()}
+        bad = sorted(props - HEAD_PROPS)
+        if bad:
+            raise errors.InvalidArgument(f'invalid property "{bad[0]}" in props list')
+        attrs = c.head_object(entry, name)
+        resp = Response(b"", status=200, headers=attr_headers(attrs, props))
+        resp.headers["Content-Length"] = str(attrs.size)
+        return resp
+    rng = parse_range(request.headers.get("Range", ""))
+    try:
+        result = c.get_object(entry, name, rng)
+    except errors.RangeNotSatisfiable as e:
+        from aismesh.services.gateway.native import errors as nerr
+
+        resp = nerr.response(416, e.message)
+        resp.headers["Content-Range"] = f"bytes */{e.object_size}"
+        return resp
+    headers = attr_headers(result.attrs)
+    headers["Content-Type"] = "application/octet-stream"
+    status, length = 200, result.attrs.size
+    if result.is_range:
+        status, length = 206, result.range_length
+        end = result.range_offset + result.range_length - 1
+        headers["Content-Range"] = f"bytes {result.range_offset}-{end}/{result.attrs.size}"
+        headers["Accept-Ranges"] = "bytes"
+    headers["Content-Length"] = str(length)
+    resp = Response(result.chunks, status=status, headers=headers, direct_passthrough=True)
+    resp.call_on_close(result.cancel)
+    return resp

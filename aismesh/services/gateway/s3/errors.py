@@ -1,0 +1,75 @@
+"""S3 error codes: the mesh taxonomy rendered as S3 XML with the status S3 uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+from aismesh.cmn import errors
+
+
+@dataclass
+class S3Error(Exception):
+    """An S3-dialect error: code, HTTP status, message, and the resource it concerns."""
+
+    code: str
+    status: int
+    message: str
+    resource: str = ""
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def no_such_bucket(bucket: str) -> S3Error:
+    return S3Error("NoSuchBucket", 404, "The specified bucket does not exist", f"/{bucket}",
+                   (("BucketName", bucket),))
+
+
+def from_ais(err: errors.AisError, bucket: str = "", key: str = "") -> S3Error:
+    """Map a mesh error to the S3 code a client of S3 expects for it."""
+    resource = f"/{bucket}/{key}" if key else (f"/{bucket}" if bucket else "/")
+    if isinstance(err, errors.BucketNotFound) or (isinstance(err, errors.NotFound) and not key):
+        return no_such_bucket(bucket)
+    if isinstance(err, errors.NotFound):
+        return S3Error("NoSuchKey", 404, "The specified key does not exist.", resource,
+                       (("Key", key),))
+    if isinstance(err, errors.AlreadyExists):
+        return S3Error("BucketAlreadyOwnedByYou", 409,
+                       "Your previous request to create the named bucket succeeded and you already own it.",
+                       resource, (("BucketName", bucket),))
+    if isinstance(err, errors.Conflict) and err.reason == "bucket-not-empty":
+        return S3Error("BucketNotEmpty", 409, "The bucket you tried to delete is not empty", resource,
+                       (("BucketName", bucket),))
+    if isinstance(err, errors.RangeNotSatisfiable):
+        extra = (("ActualObjectSize", str(err.object_size)),) if err.object_size else ()
+        return S3Error("InvalidRange", 416, "The requested range is not satisfiable: " + err.message,
+                       resource, extra)
+    if isinstance(err, errors.InvalidArgument):
+        if err.reason == "bad-digest":
+            return S3Error("BadDigest", 400, err.message, resource)
+        if err.reason == "incomplete-body":
+            return S3Error("IncompleteBody", 400, err.message, resource)
+        if "too long" in err.message and key:
+            return S3Error("KeyTooLongError", 400, "Your key is too long: " + err.message, resource)
+        return S3Error("InvalidArgument", 400, err.message, resource)
+    if isinstance(err, errors.PreconditionFailed):
+        return S3Error("PreconditionFailed", 412, err.message, resource)
+    if isinstance(err, errors.AccessDenied):
+        return S3Error("AccessDenied", 403, err.message, resource)
+    if isinstance(err, errors.Conflict):
+        return S3Error("OperationAborted", 409, err.message, resource)
+    if isinstance(err, errors.RemoteUnavailable):
+        return S3Error("ServiceUnavailable", 503, err.message, resource)
+    return S3Error("InternalError", 500, "We encountered an internal error: " + err.message, resource)
+
+
+def render(err: S3Error, request_id: str) -> bytes:
+    """The S3 XML error document."""
+    extra = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in err.extra)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{err.code}</Code><Message>{escape(err.message)}</Message>"
+        f"<Resource>{escape(err.resource)}</Resource>{extra}<RequestId>{request_id}</RequestId></Error>"
+    ).encode()

@@ -1,0 +1,94 @@
+"""S3 multipart upload: Create, UploadPart, Complete, Abort, ListParts, ListMultipartUploads."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+from flask import Response, request
+
+from aismesh.services.gateway import multipart as mpu
+from aismesh.services.gateway.cluster import Cluster
+from aismesh.services.gateway.metasync import BucketEntry
+from aismesh.services.gateway.s3 import xml
+from aismesh.services.gateway.s3.errors import S3Error
+
+_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+_NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+
+
+def _xml(body: str) -> Response:
+    return Response((_HEAD + body).encode(), content_type="application/xml")
+
+
+def create(c: Cluster, entry: BucketEntry, key: str, content_type: str, custom: dict[str, str]) -> Response:
+    info = mpu.create_upload(c, entry, key, content_type, custom)
+    return _xml(f"<InitiateMultipartUploadResult {_NS}><Bucket>{escape(entry.bck.name)}</Bucket>"
+                f"<Key>{escape(key)}</Key><UploadId>{info.upload_id}</UploadId></InitiateMultipartUploadResult>")
+
+
+def upload_part(c: Cluster, entry: BucketEntry, key: str, body: object, size: int, md5_hex: str) -> Response:
+    raw = request.args.get("partNumber", "")
+    if not raw.isdigit():
+        raise S3Error("InvalidArgument", 400, f"partNumber must be an integer, got {raw!r}")
+    part = mpu.put_part(c, entry, key, request.args["uploadId"], int(raw), body, size, md5_hex)  # type: ignore[arg-type]
+    return Response(b"", headers={"ETag": f'"{part.etag}"'})
+
+
+def parse_complete(body: bytes) -> list[tuple[int, str]]:
+    """(part number, etag) pairs of a CompleteMultipartUpload body, in the order given."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as e:
+        raise S3Error("MalformedXML", 400, f"malformed CompleteMultipartUpload XML: {e}") from None
+    parts: list[tuple[int, str]] = []
+    for el in root:
+        if el.tag.rsplit("}", 1)[-1] != "Part":
+            continue
+        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in el}
+        if not fields.get("PartNumber", "").isdigit():
+            raise S3Error("MalformedXML", 400, "every Part needs a numeric PartNumber")
+        parts.append((int(fields["PartNumber"]), fields.get("ETag", "").strip('"')))
+    if not parts:
+        raise S3Error("MalformedXML", 400, "CompleteMultipartUpload lists no parts")
+    if [n for n, _ in parts] != sorted({n for n, _ in parts}):
+        raise S3Error("InvalidPartOrder", 400, "The list of parts was not in ascending order.")
+    return parts
+
+
+def complete(c: Cluster, entry: BucketEntry, key: str) -> Response:
+    parts = parse_complete(request.get_data(cache=False))
+    attrs = mpu.complete_upload(c, entry, key, request.args["uploadId"], parts)
+    return _xml(f"<CompleteMultipartUploadResult {_NS}><Location>/{escape(entry.bck.name)}/{escape(key)}"
+                f"</Location><Bucket>{escape(entry.bck.name)}</Bucket><Key>{escape(key)}</Key>"
+                f"<ETag>{escape(xml.etag_of(attrs))}</ETag></CompleteMultipartUploadResult>")
+
+
+def abort(c: Cluster, entry: BucketEntry, key: str) -> Response:
+    mpu.abort_upload(c, entry, key, request.args["uploadId"])
+    return Response(status=204)
+
+
+def list_parts(c: Cluster, entry: BucketEntry, key: str) -> Response:
+    upload_id = request.args["uploadId"]
+    parts = mpu.list_parts(c, entry, key, upload_id)
+    items = "".join(
+        f"<Part><PartNumber>{p.part_number}</PartNumber><LastModified>{xml.iso8601(p.mtime_ns)}</LastModified>"
+        f"<ETag>\"{p.etag}\"</ETag><Size>{p.size}</Size></Part>" for p in parts
+    )
+    return _xml(f"<ListPartsResult {_NS}><Bucket>{escape(entry.bck.name)}</Bucket><Key>{escape(key)}</Key>"
+                f"<UploadId>{upload_id}</UploadId>{xml.OWNER}<IsTruncated>false</IsTruncated>"
+                f"<MaxParts>{mpu.MAX_PART_NUMBER}</MaxParts>{items}</ListPartsResult>")
+
+
+def list_uploads(c: Cluster, entry: BucketEntry) -> Response:
+    prefix = request.args.get("prefix", "")
+    uploads = mpu.list_uploads(c, entry, prefix)
+    items = "".join(
+        f"<Upload><Key>{escape(u.name)}</Key><UploadId>{u.upload_id}</UploadId>{xml.OWNER}"
+        f"<Initiated>{xml.iso8601(u.initiated_ns)}</Initiated><StorageClass>STANDARD</StorageClass></Upload>"
+        for u in uploads
+    )
+    return _xml(f"<ListMultipartUploadsResult {_NS}><Bucket>{escape(entry.bck.name)}</Bucket>"
+                f"<Prefix>{escape(prefix)}</Prefix><MaxUploads>1000</MaxUploads>"
+                f"<IsTruncated>false</IsTruncated>{items}</ListMultipartUploadsResult>")

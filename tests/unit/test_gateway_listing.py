@@ -1,0 +1,45 @@
+"""Merging per-node listing pages and the S3 continuation token."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aismesh.protos import types_pb2
+from aismesh.services.gateway.cluster import merge_pages
+from aismesh.services.gateway.s3.routes import decode_token, encode_token
+from aismesh.services.gateway.s3.xml import ListingAnswer, list_objects_v2
+
+
+def entries(*names: str, is_dir: bool = False) -> list[types_pb2.ObjAttrs]:
+    return [types_pb2.ObjAttrs(name=n, is_dir=is_dir) for n in names]
+
+
+def test_merge_is_sorted_and_drops_start_after() -> None:
+    merged = merge_pages([entries("a", "d"), entries("b", "e"), entries("c")], start_after="a")
+    assert [e.name for e in merged] == ["b", "c", "d", "e"]
+
+
+def test_merge_keeps_one_common_prefix() -> None:
+    merged = merge_pages([entries("p/", is_dir=True), entries("p/", "q/", is_dir=True)], "")
+    assert [e.name for e in merged] == ["p/", "q/"]
+
+
+@given(st.lists(st.lists(st.text(min_size=1, max_size=8), unique=True), max_size=5))
+def test_merge_equals_sorted_union(pages: list[list[str]]) -> None:
+    names = sorted(set().union(*pages)) if pages else []
+    merged = merge_pages([entries(*sorted(p)) for p in pages], "")
+    assert [e.name for e in merged] == names
+    # bytewise UTF-8 order is S3's order and must be the same as str order
+    assert names == sorted(names, key=lambda s: s.encode())
+
+
+@given(st.text())
+def test_token_round_trip(name: str) -> None:
+    assert decode_token(encode_token(name)) == name
+
+
+def test_list_v2_xml_escapes_keys() -> None:
+    ans = ListingAnswer(bucket="b", prefix="", delimiter="", max_keys=1000,
+                        entries=[types_pb2.ObjAttrs(name="a&b<c>", size=3, etag="x")], is_truncated=False)
+    body = list_objects_v2(ans).decode()
+    assert "<Key>a&amp;b&lt;c&gt;</Key>" in body
+    assert "<KeyCount>1</KeyCount>" in body
