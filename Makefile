@@ -1,0 +1,64 @@
+# aismesh: `make help` lists every target.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.install-stamp
+PROTOS := $(wildcard aismesh/protos/*.proto)
+GEN := $(PROTOS:.proto=_pb2.py)
+PIP_QUIET := --quiet --disable-pip-version-check --no-input
+
+.DEFAULT_GOAL := help
+.PHONY: help install protos up down status test test-unit test-integration check lint type bench clean
+
+help: ## list every target
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PY) -m venv $(VENV)
+
+$(STAMP): pyproject.toml setup.py | $(BIN)/python
+	@$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[dev]' 2>&1 | grep -vE '^WARNING: Location|^\s*$$' || true
+	@$(BIN)/python -c 'import grpc_tools, pyetcd, flask, gunicorn, boto3' || { echo "install failed" >&2; exit 1; }
+	@touch $(STAMP)
+
+aismesh/protos/%_pb2.py: aismesh/protos/%.proto $(STAMP)
+	@$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+
+install: $(STAMP) $(GEN) ## install everything into .venv (idempotent, quiet): deps, gRPC code, etcd
+	@true
+
+protos: $(GEN) ## (re)generate the gRPC modules from aismesh/protos/*.proto
+
+up: install ## install, then run the whole mesh in the foreground (Ctrl-C stops it)
+	@$(BIN)/aismesh up $(ARGS)
+
+down: ## stop a detached mesh
+	@$(BIN)/aismesh down $(ARGS)
+
+status: ## show every service of the local mesh
+	@$(BIN)/aismesh status $(ARGS)
+
+test: install ## run the full test suite (unit + integration against the real mesh)
+	@$(BIN)/python -m pytest -q tests $(ARGS)
+
+test-unit: install ## unit tests only (no processes)
+	@$(BIN)/python -m pytest -q tests/unit $(ARGS)
+
+test-integration: install ## integration tests only (starts etcd and every service)
+	@$(BIN)/python -m pytest -q tests/integration $(ARGS)
+
+lint: install ## ruff
+	@$(BIN)/ruff check aismesh tests
+
+type: install ## mypy on the package
+	@$(BIN)/mypy
+
+check: lint type test-unit ## ruff, mypy and the unit tests (seconds)
+
+bench: install ## the load generator against aismesh, moto and nginx (see docs/performance.md)
+	@$(BIN)/aismesh bench $(ARGS)
+
+clean: ## remove build outputs and generated code (keeps .venv and data)
+	@rm -rf build dist *.egg-info aismesh/protos/*_pb2*.py aismesh/protos/*_pb2*.pyi .mypy_cache .ruff_cache .pytest_cache
