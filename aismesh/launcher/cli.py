@@ -1,0 +1,208 @@
+"""``aismesh``: run a local mesh (up, down, status) and measure it (bench)."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from aismesh.launcher import services
+from aismesh.launcher.state import State, assign_ports, is_port_free, pid_alive
+from aismesh.launcher.supervisor import ServiceStartError, Supervisor
+
+DEFAULT_DATA = ".aismesh"
+LOCK_FILE = "launcher.lock"
+
+
+def _fail(msg: str, code: int = 1) -> int:
+    print(f"aismesh: {msg}", file=sys.stderr)
+    return code
+
+
+def _lock(data: str) -> Any:
+    """Hold DATA/launcher.lock for the supervisor's lifetime; None when another one runs."""
+    f = open(os.path.join(data, LOCK_FILE), "a+")  # noqa: SIM115 - held open on purpose
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
+
+
+def _endpoints(st: State) -> str:
+    url = f"http://{st.host}:{st.port}"
+    return (f"aismesh is up\n  S3 endpoint:   {url}/s3\n  native API:    {url}\n"
+            f"  etcd endpoint: {st.host}:{st.ports['etcd']}\n  data:          {st.data}\n"
+            f"  logs:          {os.path.join(st.data, 'logs')}")
+
+
+def _prepare(args: argparse.Namespace) -> State:
+    data = os.path.abspath(args.data)
+    os.makedirs(os.path.join(data, "logs"), exist_ok=True)
+    prev = State.load(data)
+    st = State(data=data, host=args.host, port=args.port, targets=args.targets)
+    st.ports = assign_ports(services.port_names(args.targets), prev.ports if prev else {}, args.host, {args.port})
+    return st
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    if args.targets < 1:
+        return _fail("--targets must be at least 1", 2)
+    data = os.path.abspath(args.data)
+    os.makedirs(os.path.join(data, "logs"), exist_ok=True)
+    lock = _lock(data)
+    if lock is None:
+        return _fail(f"a mesh is already running with data in {data} (aismesh status --data {args.data})")
+    if not is_port_free(args.host, args.port):
+        return _fail(f"cannot listen on {args.host}:{args.port}: the port is in use (choose another with --port)")
+    if args.detach:
+        lock.close()
+        return _detach(args, data)
+    st = _prepare(args)
+    st.supervisor_pid = os.getpid()
+    st.save()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(levelname)s %(message)s")
+    sup = Supervisor(st, services.build_specs(st, args.workers))
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        sup.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        sup.start_all()
+    except ServiceStartError as e:
+        sup.stop_all()
+        if sup.stopping.is_set() and str(e) == "stopping":
+            return 0
+        return _fail(f"{e}; see {os.path.join(data, 'logs')}")
+    print(_endpoints(st), flush=True)
+    print("Ctrl-C stops every service (data is kept).", flush=True)
+    sup.watch()
+    sup.stop_all()
+    print("aismesh stopped", flush=True)
+    return 0
+
+
+def _detach(args: argparse.Namespace, data: str) -> int:
+    """Run the supervisor in the background; return once every service is healthy."""
+    argv = [sys.executable, "-m", "aismesh.launcher.cli", "up", "--data", data, "--host", args.host,
+            "--port", str(args.port), "--targets", str(args.targets), "--workers", str(args.workers)]
+    with open(os.path.join(data, "logs", "launcher.log"), "ab") as logf:
+        proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return _fail(f"the mesh did not start:\n{_tail(os.path.join(data, 'logs', 'launcher.log'))}")
+        st = State.load(data)
+        if st is not None and st.supervisor_pid == proc.pid and _all_healthy(st):
+            print(_endpoints(st))
+            return 0
+        time.sleep(0.1)
+    return _fail("the mesh was not healthy within 120 s; see " + os.path.join(data, "logs"))
+
+
+def _tail(path: str, lines: int = 30) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _all_healthy(st: State) -> bool:
+    specs = services.build_specs(st, 1)
+    return all(st.pids.get(s.name) and services.is_healthy(s, 0.5) for s in specs)
+
+
+def status_doc(st: State) -> dict[str, Any]:
+    svcs = []
+    for spec in services.build_specs(st, 1):
+        pid = st.pids.get(spec.name, 0)
+        alive = pid_alive(pid)
+        svcs.append({"name": spec.name, "kind": spec.kind, "addr": spec.addr, "pid": pid, "alive": alive,
+                     "healthy": alive and services.is_healthy(spec, 1.0), "log": spec.log})
+    url = f"http://{st.host}:{st.port}"
+    return {"data": st.data, "gateway": {"url": url}, "s3_endpoint": f"{url}/s3",
+            "etcd_endpoint": f"{st.host}:{st.ports.get('etcd', 0)}", "supervisor_pid": st.supervisor_pid,
+            "supervisor_alive": pid_alive(st.supervisor_pid), "services": svcs}
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    st = State.load(os.path.abspath(args.data))
+    if st is None or not pid_alive(st.supervisor_pid):
+        if args.json:
+            print(json.dumps({"data": os.path.abspath(args.data), "running": False, "services": []}))
+        else:
+            print(f"aismesh: nothing is running with data in {os.path.abspath(args.data)}")
+        return 3
+    doc = status_doc(st)
+    ok = all(s["healthy"] for s in doc["services"])
+    doc["running"] = True
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0 if ok else 1
+    print(f"gateway {doc['gateway']['url']}  (S3: {doc['s3_endpoint']})   etcd {doc['etcd_endpoint']}")
+    print(f"{'SERVICE':10} {'KIND':9} {'ADDRESS':22} {'PID':>8}  HEALTH")
+    for s in doc["services"]:
+        health = "healthy" if s["healthy"] else ("alive, not healthy" if s["alive"] else "down")
+        print(f"{s['name']:10} {s['kind']:9} {s['addr']:22} {s['pid']:>8}  {health}")
+    return 0 if ok else 1
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    data = os.path.abspath(args.data)
+    st = State.load(data)
+    if st is None or not pid_alive(st.supervisor_pid):
+        print(f"aismesh: nothing is running with data in {data}")
+        return 0
+    pids = [st.supervisor_pid, *st.pids.values()]
+    os.kill(st.supervisor_pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.1)
+    for p in pids:
+        if pid_alive(p):
+            os.kill(p, signal.SIGKILL)
+    print("aismesh stopped")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="aismesh", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start etcd, the metadata service, storage nodes and the gateway")
+    up.add_argument("--data", default=DEFAULT_DATA, help="folder for all data and logs (default ./.aismesh)")
+    up.add_argument("--host", default="127.0.0.1", help="address every service listens on")
+    up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
+    up.add_argument("--targets", type=int, default=3, help="number of storage nodes (default 3)")
+    up.add_argument("--workers", type=int, default=4, help="gateway worker processes (default 4)")
+    up.add_argument("--detach", action="store_true", help="run in the background; return once healthy")
+    up.set_defaults(func=cmd_up)
+    st = sub.add_parser("status", help="every service, its address, pid and health")
+    st.add_argument("--data", default=DEFAULT_DATA)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+    down = sub.add_parser("down", help="stop a mesh started with --detach")
+    down.add_argument("--data", default=DEFAULT_DATA)
+    down.set_defaults(func=cmd_down)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    rc: int = args.func(args)
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

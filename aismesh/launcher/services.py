@@ -1,0 +1,82 @@
+"""The processes of a local mesh: command lines, addresses and health probes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+from dataclasses import dataclass
+
+from aismesh.cmn.rpc import check_health
+from aismesh.launcher.state import State
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str          # etcd, metadata, t1.., gateway
+    kind: str          # etcd | metadata | storage | gateway
+    argv: tuple[str, ...]
+    addr: str          # host:port clients use
+    log: str           # DATA/logs/<name>.log
+
+
+def bin_dir() -> str:
+    return os.path.dirname(sys.executable)
+
+
+def target_names(n: int) -> list[str]:
+    return [f"t{i}" for i in range(1, n + 1)]
+
+
+def port_names(targets: int) -> list[str]:
+    return ["etcd", "etcd-peer", "metadata", *target_names(targets)]
+
+
+def build_specs(st: State, workers: int) -> list[ServiceSpec]:
+    """Every service in start order (stop order is the reverse)."""
+    h, p, data = st.host, st.ports, st.data
+    logs = os.path.join(data, "logs")
+    py = sys.executable
+    etcd_addr = f"{h}:{p['etcd']}"
+    meta_addr = f"{h}:{p['metadata']}"
+    specs = [
+        ServiceSpec("etcd", "etcd", (
+            os.path.join(bin_dir(), "etcd"), "--name", "aismesh", "--data-dir", os.path.join(data, "etcd"),
+            "--logger=zap", "--log-level=error",
+            "--listen-client-urls", f"http://{etcd_addr}", "--advertise-client-urls", f"http://{etcd_addr}",
+            "--listen-peer-urls", f"http://{h}:{p['etcd-peer']}",
+            "--initial-advertise-peer-urls", f"http://{h}:{p['etcd-peer']}",
+            "--initial-cluster", f"aismesh=http://{h}:{p['etcd-peer']}",
+        ), etcd_addr, os.path.join(logs, "etcd.log")),
+        ServiceSpec("metadata", "metadata", (
+            py, "-m", "aismesh.services.metadata", "--listen", meta_addr, "--etcd", etcd_addr, "--id", "m1",
+        ), meta_addr, os.path.join(logs, "metadata.log")),
+    ]
+    for t in target_names(st.targets):
+        addr = f"{h}:{p[t]}"
+        mps = [os.path.join(data, "targets", t, f"mp{i}") for i in (1, 2)]
+        argv = [py, "-m", "aismesh.services.storage", "--listen", addr, "--metadata", meta_addr, "--id", t]
+        for mp in mps:
+            argv += ["--mountpath", mp]
+        specs.append(ServiceSpec(t, "storage", tuple(argv), addr, os.path.join(logs, f"{t}.log")))
+    gw = f"{h}:{st.port}"
+    specs.append(ServiceSpec("gateway", "gateway", (
+        py, "-m", "aismesh.services.gateway", "--listen", gw, "--metadata", meta_addr, "--workers", str(workers),
+    ), gw, os.path.join(logs, "gateway.log")))
+    return specs
+
+
+def _http_ok(url: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def is_healthy(spec: ServiceSpec, timeout: float = 1.0) -> bool:
+    if spec.kind == "etcd":
+        return _http_ok(f"http://{spec.addr}/health", timeout)
+    if spec.kind == "gateway":
+        return _http_ok(f"http://{spec.addr}/v1/health", timeout)
+    return check_health(spec.addr, timeout)
