@@ -27,9 +27,23 @@ def no_such_bucket(bucket: str) -> S3Error:
                    (("BucketName", bucket),))
 
 
+# Finer causes the nodes report, by ErrorInfo.reason: (S3 code, status).
+_BY_REASON = {
+    "upload": ("NoSuchUpload", 404),
+    "entity-too-small": ("EntityTooSmall", 400),
+    "invalid-part": ("InvalidPart", 400),
+    "bad-digest": ("BadDigest", 400),
+    "incomplete-body": ("IncompleteBody", 400),
+    "ambiguous": ("InvalidRequest", 400),
+}
+
+
 def from_ais(err: errors.AisError, bucket: str = "", key: str = "") -> S3Error:
     """Map a mesh error to the S3 code a client of S3 expects for it."""
     resource = f"/{bucket}/{key}" if key else (f"/{bucket}" if bucket else "/")
+    coded = _BY_REASON.get(err.reason)
+    if coded is not None:
+        return S3Error(coded[0], coded[1], err.message, resource)
     if isinstance(err, errors.BucketNotFound) or (isinstance(err, errors.NotFound) and not key):
         return no_such_bucket(bucket)
     if isinstance(err, errors.NotFound):
@@ -47,10 +61,6 @@ def from_ais(err: errors.AisError, bucket: str = "", key: str = "") -> S3Error:
         return S3Error("InvalidRange", 416, "The requested range is not satisfiable: " + err.message,
                        resource, extra)
     if isinstance(err, errors.InvalidArgument):
-        if err.reason == "bad-digest":
-            return S3Error("BadDigest", 400, err.message, resource)
-        if err.reason == "incomplete-body":
-            return S3Error("IncompleteBody", 400, err.message, resource)
         if "too long" in err.message and key:
             return S3Error("KeyTooLongError", 400, "Your key is too long: " + err.message, resource)
         return S3Error("InvalidArgument", 400, err.message, resource)
