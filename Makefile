@@ -17,10 +17,14 @@ help: ## list every target
 $(BIN)/python:
 	@$(PY) -m venv $(VENV)
 
+# pip's output goes to .venv/install.log and is shown only when the install fails.
 $(STAMP): pyproject.toml setup.py | $(BIN)/python
-	@$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[dev]' 2>&1 | grep -vE '^WARNING: Location|^\s*$$' || true
-	@$(BIN)/python -c 'import grpc_tools, pyetcd, flask, gunicorn, boto3' || { echo "install failed" >&2; exit 1; }
+	@echo "installing aismesh and its dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[dev]' > $(VENV)/install.log 2>&1 \
+		|| { tail -40 $(VENV)/install.log >&2; echo "make install: pip failed" >&2; exit 1; }
+	@$(BIN)/python -c 'import grpc_tools, pyetcd, flask, gunicorn, boto3' \
+		&& test -x $(BIN)/etcd && test -x $(BIN)/aws \
+		|| { echo "make install: dependencies are missing after pip install" >&2; exit 1; }
 	@touch $(STAMP)
 
 aismesh/protos/%_pb2.py: aismesh/protos/%.proto $(STAMP)

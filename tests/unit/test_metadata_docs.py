@@ -1,0 +1,72 @@
+"""The metadata documents and their pure changes."""
+
+import pytest
+
+from aismesh.cmn import errors
+from aismesh.cmn.names import Bck
+from aismesh.services.metadata import docs
+
+
+def bmd_with(*names: str) -> dict:
+    bmd = docs.seal(docs.new_bmd("uuid1"))
+    for n in names:
+        bmd = docs.create_bucket(bmd, Bck(n), None, None, 123)
+    return bmd
+
+
+def test_create_assigns_growing_bids_and_checksums() -> None:
+    bmd = bmd_with("a", "b")
+    assert bmd["version"] == 3
+    assert bmd["buckets"]["ais/@#/a"]["bid"] == 2
+    assert bmd["buckets"]["ais/@#/b"]["bid"] == 3
+    assert bmd["checksum"]["value"] == docs.checksum(bmd)
+    assert bmd["buckets"]["ais/@#/a"]["props"]["bid"] == "2"
+
+
+def test_create_refuses_duplicates_and_bad_names() -> None:
+    bmd = bmd_with("a")
+    with pytest.raises(errors.AlreadyExists, match='bucket "ais://a" already exists'):
+        docs.create_bucket(bmd, Bck("a"), None, None, 1)
+    with pytest.raises(errors.InvalidArgument):
+        docs.create_bucket(bmd, Bck("bad name"), None, None, 1)
+
+
+def test_destroy_and_not_found_wording() -> None:
+    bmd = docs.destroy_bucket(bmd_with("a"), Bck("a"))
+    assert bmd["buckets"] == {}
+    with pytest.raises(errors.BucketNotFound, match='bucket "ais://a" does not exist'):
+        docs.destroy_bucket(bmd, Bck("a"))
+    with pytest.raises(errors.BucketNotFound, match='aws bucket "s3://x" does not exist'):
+        docs.destroy_bucket(bmd, Bck("x", provider="aws"))
+
+
+def test_set_props_partial_and_reset() -> None:
+    bmd = docs.set_bucket_props(bmd_with("a"), Bck("a"), {"checksum": {"type": "md5"}}, False, None)
+    p = bmd["buckets"]["ais/@#/a"]["props"]
+    assert p["checksum"]["type"] == "md5" and p["bid"] == "2"
+    reset = docs.set_bucket_props(bmd, Bck("a"), {}, True, None)
+    assert reset["buckets"]["ais/@#/a"]["props"]["checksum"]["type"] == "xxhash"
+
+
+def test_smap_membership() -> None:
+    smap = docs.seal(docs.new_smap("u"))
+    smap = docs.upsert_node(smap, {"id": "t1", "type": "target", "grpc_addr": "h:1"}, 5)
+    assert smap["nodes"]["t1"]["state"] == "online"
+    same = docs.upsert_node(smap, {"id": "t1", "type": "target", "grpc_addr": "h:1"}, 9)
+    assert same is smap  # nothing changed: no new version
+    off = docs.set_node_state(smap, "t1", "offline")
+    assert off["nodes"]["t1"]["state"] == "offline" and off["version"] == smap["version"] + 1
+    back = docs.upsert_node(off, {"id": "t1", "type": "target", "grpc_addr": "h:2"}, 9)
+    assert back["nodes"]["t1"]["state"] == "online" and back["nodes"]["t1"]["joined"] == 5
+    with pytest.raises(errors.InvalidArgument):
+        docs.upsert_node(smap, {"id": "t2", "type": "robot"}, 1)
+
+
+def test_remotes() -> None:
+    r = docs.attach_remote(docs.new_remotes(), "remais", "http://h:51080")
+    assert r["remotes"] == [{"alias": "remais", "url": "http://h:51080", "uuid": ""}]
+    with pytest.raises(errors.NotFound, match='remote cluster "nope": not found'):
+        docs.detach_remote(r, "nope")
+    with pytest.raises(errors.InvalidArgument):
+        docs.attach_remote(r, "what", "http://h:1")
+    assert docs.detach_remote(r, "remais")["remotes"] == []
