@@ -195,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     down = sub.add_parser("down", help="stop a mesh started with --detach")
     down.add_argument("--data", default=DEFAULT_DATA)
     down.set_defaults(func=cmd_down)
+    bench = sub.add_parser("bench", help="load-test aismesh (S3 and native), moto and nginx in one run")
+    from aismesh.bench import cli as bench_cli
+
+    bench_cli.add_arguments(bench)
+    bench.set_defaults(func=bench_cli.main)
     return ap
 
 

@@ -1,0 +1,129 @@
+"""The load generator: P client processes x T threads, each thread one keep-alive connection.
+
+Bodies are one random buffer per process (no allocation per request); responses are read into
+a reused buffer. Every request's latency is kept so percentiles are exact.
+"""
+
+from __future__ import annotations
+
+import http.client
+import multiprocessing
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+READ_BUF = 1 << 20
+
+
+@dataclass
+class LoadSpec:
+    """What one cell asks of every client process (picklable: it crosses a process boundary)."""
+
+    host: str
+    port: int
+    op: str                      # get | put | mixed
+    size: int
+    get_paths: list[str]
+    put_paths: list[str]         # a private slice of these goes to each thread (no concurrent PUTs of one key)
+    headers: dict[str, str] = field(default_factory=dict)
+    threads: int = 4
+    pct_put: int = 20
+    start_at: float = 0.0        # wall-clock time every process starts at
+    duration_s: float = 5.0
+
+
+def _read_all(resp: http.client.HTTPResponse, buf: bytearray) -> int:
+    view = memoryview(buf)
+    total = 0
+    while True:
+        n = resp.readinto(view)
+        if not n:
+            return total
+        total += n
+
+
+def _thread(spec: LoadSpec, tid: int, body: bytes, out: dict[str, object], lock: threading.Lock) -> None:
+    buf = bytearray(READ_BUF)
+    lat: list[float] = []
+    count = nbytes = errors = 0
+    samples: list[str] = []
+    own_puts = spec.put_paths[tid::spec.threads * _NPROC.value] or spec.put_paths[:1]
+    rnd = random.Random(tid * 7919 + os.getpid())
+    conn: http.client.HTTPConnection | None = None
+    deadline = spec.start_at + spec.duration_s
+    i = 0
+    while time.time() < spec.start_at:
+        time.sleep(0.001)
+    while True:
+        now = time.time()
+        if now >= deadline:
+            break
+        is_put = spec.op == "put" or (spec.op == "mixed" and rnd.randrange(100) < spec.pct_put)
+        path = own_puts[i % len(own_puts)] if is_put else spec.get_paths[rnd.randrange(len(spec.get_paths))]
+        i += 1
+        t0 = time.perf_counter()
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(spec.host, spec.port, timeout=60)
+            conn.request("PUT" if is_put else "GET", path, body=body if is_put else None, headers=spec.headers)
+            resp = conn.getresponse()
+            got = _read_all(resp, buf)
+            if resp.will_close:
+                conn.close()
+                conn = None
+            if resp.status >= 300:
+                errors += 1
+                if len(samples) < 3:
+                    samples.append(f"{resp.status} {'PUT' if is_put else 'GET'} {path}")
+                continue
+            nbytes += spec.size if is_put else got
+        except (OSError, http.client.HTTPException) as e:
+            errors += 1
+            if len(samples) < 3:
+                samples.append(f"{type(e).__name__}: {e}")
+            if conn is not None:
+                conn.close()
+            conn = None
+            continue
+        lat.append((time.perf_counter() - t0) * 1000)
+        count += 1
+    if conn is not None:
+        conn.close()
+    with lock:
+        out["count"] = int(out["count"]) + count  # type: ignore[call-overload]
+        out["bytes"] = int(out["bytes"]) + nbytes  # type: ignore[call-overload]
+        out["errors"] = int(out["errors"]) + errors  # type: ignore[call-overload]
+        out["lat"].extend(lat)  # type: ignore[attr-defined]
+        out["samples"].extend(samples)  # type: ignore[attr-defined]
+
+
+class _NProc:
+    value = 1
+
+
+_NPROC = _NProc()
+
+
+def run_process(spec: LoadSpec, proc_index: int, nproc: int) -> dict[str, object]:
+    """One client process: spec.threads threads until the deadline; returns raw figures."""
+    _NPROC.value = nproc
+    body = os.urandom(spec.size) if spec.op != "get" else b""
+    out: dict[str, object] = {"count": 0, "bytes": 0, "errors": 0, "lat": [], "samples": []}
+    lock = threading.Lock()
+    threads = [threading.Thread(target=_thread, args=(spec, proc_index + nproc * t, body, out, lock))
+               for t in range(spec.threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def run(spec: LoadSpec, processes: int) -> list[dict[str, object]]:
+    """Run the cell in ``processes`` fresh processes that start together."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(processes) as pool:
+        spec.start_at = time.time() + 1.0  # time for the processes to come up, then all start at once
+        return pool.starmap(run_process, [(spec, i, processes) for i in range(processes)])

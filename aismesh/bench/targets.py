@@ -1,0 +1,139 @@
+"""What the benchmark measures: one class per kind of server, all driven over plain HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+S3_HEADERS = {
+    # aismesh and moto check no signatures; moto wants one to be present.
+    "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261122/us-east-1/s3/aws4_request, "
+                     "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64,
+    "x-amz-date": "20261122T000000Z",
+    "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+}
+
+
+class SetupError(RuntimeError):
+    pass
+
+
+def call(host: str, port: int, method: str, path: str, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+@dataclass
+class Target:
+    """A server that takes GETs (and PUTs unless get_only) of objects of one size."""
+
+    name: str
+    host: str
+    port: int
+    headers: dict[str, str] = field(default_factory=dict)
+    get_only: bool = False
+    skipped: str = ""
+
+    def object_path(self, key: str) -> str:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Create the bucket (once per run)."""
+
+    def seed(self, size: int, keys: list[str]) -> None:
+        body = os.urandom(size)
+
+        def put(key: str) -> None:
+            status, text = call(self.host, self.port, "PUT", self.object_path(key), body, self.headers)
+            if status >= 300:
+                raise SetupError(f"{self.name}: seeding {key} answered {status}: {text[:200]!r}")
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(put, keys))
+
+
+@dataclass
+class S3Target(Target):
+    prefix: str = ""   # "/s3" for aismesh, "" for moto
+    bucket: str = "bench"
+
+    def __post_init__(self) -> None:
+        self.headers = dict(S3_HEADERS)
+
+    def object_path(self, key: str) -> str:
+        return f"{self.prefix}/{self.bucket}/{quote(key)}"
+
+    def prepare(self) -> None:
+        status, text = call(self.host, self.port, "PUT", f"{self.prefix}/{self.bucket}", b"", self.headers)
+        if status >= 300 and b"BucketAlreadyOwnedByYou" not in text:
+            raise SetupError(f"{self.name}: creating bucket answered {status}: {text[:200]!r}")
+
+
+@dataclass
+class NativeTarget(Target):
+    bucket: str = "bench-native"
+
+    def object_path(self, key: str) -> str:
+        return f"/v1/objects/{self.bucket}/{quote(key)}?provider=ais"
+
+    def prepare(self) -> None:
+        msg = json.dumps({"action": "create-bck", "name": "", "value": None}).encode()
+        status, text = call(self.host, self.port, "POST", f"/v1/buckets/{self.bucket}?provider=ais", msg,
+                            {"Content-Type": "application/json"})
+        if status == 404 or status == 405:
+            self.skipped = "native API not available on this gateway"
+        elif status >= 300 and b"already exists" not in text:
+            raise SetupError(f"{self.name}: creating bucket answered {status}: {text[:200]!r}")
+
+
+@dataclass
+class NginxTarget(Target):
+    root: str = ""
+
+    def object_path(self, key: str) -> str:
+        return "/" + quote(key)
+
+    def seed(self, size: int, keys: list[str]) -> None:
+        body = os.urandom(size)
+        for key in keys:
+            path = os.path.join(self.root, key)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(body)
+
+
+@dataclass
+class ColdGetTarget(Target):
+    """aismesh cold GET of an aws bucket backed by moto: rests on the aws backend adapter."""
+
+    def object_path(self, key: str) -> str:
+        return f"/v1/objects/bench-cold/{quote(key)}?provider=aws"
+
+    def prepare(self) -> None:
+        status, _ = call(self.host, self.port, "HEAD", "/v1/buckets/bench-cold?provider=aws")
+        if status != 200:
+            self.skipped = "the aws backend adapter is not built yet (cold GET from moto needs it)"
+
+
+def wait_http(host: str, port: int, path: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status, _ = call(host, port, "GET", path)
+            if status < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SetupError(f"nothing answered on {host}:{port}{path} within {timeout:.0f} s")
