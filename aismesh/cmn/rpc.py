@@ -26,6 +26,9 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2_000),
+    # Unary-stream calls (object GETs) run in the caller's thread instead of hopping through
+    # the channel's spin thread: measured ~2x less gateway CPU per small GET.
+    (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1),
 ]
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE),

@@ -7,7 +7,9 @@ requests and answers; no storage logic lives in the front ends.
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,18 +17,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from werkzeug.wsgi import wrap_file
 
 from aismesh.cmn import errors, props
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.cmn.ranges import ByteRange
 from aismesh.cmn.rpc import ChannelPool
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2, storage_pb2_grpc, types_pb2
+from aismesh.services.gateway.localread import LocalReader, is_local
 from aismesh.services.gateway.metasync import BucketEntry, MetaSync, NodeView
 
 # How long one data-path call may take; object bodies stream, so this bounds stalls, not size.
 DATA_TIMEOUT_S = 3600.0
 CONTROL_TIMEOUT_S = 30.0
 LIST_PAGE_MAX = 10_000
+# Objects up to this size travel in one unary call each way (ReadObject / WriteObject): a
+# gRPC stream costs several times the CPU of a unary call, which dominates small objects.
+INLINE_LIMIT = 1 << 20
+# Same-host reads above this size leave by sendfile(2) from the node's file; below, one pread.
+SENDFILE_MIN = 128 << 10
 
 
 @dataclass
@@ -39,6 +48,14 @@ class GetResult:
     range_length: int
     chunks: Iterator[bytes]
     cancel: Any  # call to abort the stream when the client goes away
+    file: Any = None  # same-host fast path: an open file positioned at the range, for sendfile
+
+
+    def wsgi_body(self, environ: dict[str, Any]) -> Any:
+        """The response body: the server's sendfile wrapper for a same-host file, else chunks."""
+        if self.file is not None:
+            return wrap_file(environ, self.file, buffer_size=1 << 20)
+        return self.chunks
 
 
 @dataclass
@@ -59,6 +76,7 @@ class Cluster:
         self._stubs: dict[str, storage_pb2_grpc.StorageStub] = {}
         self._stubs_lock = threading.Lock()
         self._fanout = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fanout")
+        self.local = LocalReader()
 
     def start(self) -> None:
         self.meta.start()
@@ -175,15 +193,22 @@ class Cluster:
         if md5_hex:
             header.expected.CopyFrom(types_pb2.Checksum(type="md5", value=md5_hex))
 
-        def requests() -> Iterator[storage_pb2.PutObjectRequest]:
-            yield storage_pb2.PutObjectRequest(header=header)
-            for chunk in body:
-                if chunk:
-                    yield storage_pb2.PutObjectRequest(data=chunk)
-
         node, stub = self.owner(entry, name)
+        chunks = iter(body)
+        head, is_whole = _take_up_to(chunks, INLINE_LIMIT) if 0 <= size <= INLINE_LIMIT else ([], False)
         try:
-            attrs: types_pb2.ObjAttrs = stub.PutObject(requests(), timeout=DATA_TIMEOUT_S)
+            if is_whole:
+                req = storage_pb2.WriteObjectRequest(header=header, data=b"".join(head))
+                attrs: types_pb2.ObjAttrs = stub.WriteObject(req, timeout=DATA_TIMEOUT_S)
+                return attrs
+
+            def requests() -> Iterator[storage_pb2.PutObjectRequest]:
+                yield storage_pb2.PutObjectRequest(header=header)
+                for chunk in itertools.chain(head, chunks):
+                    if chunk:
+                        yield storage_pb2.PutObjectRequest(data=chunk)
+
+            attrs = stub.PutObject(requests(), timeout=DATA_TIMEOUT_S)
             return attrs
         except grpc.RpcError as e:
             raise self.fail(e, node) from None
@@ -195,6 +220,20 @@ class Cluster:
         if byte_range is not None:
             req.range.CopyFrom(byte_range.to_proto())
         node, stub = self.owner(entry, name)
+        if is_local(node):
+            try:
+                return self._get_local(node, req)
+            except (OSError, ConnectionError):
+                pass  # the fast path is unusable (node restarting, other namespace): use gRPC
+        req.inline_limit = INLINE_LIMIT
+        try:
+            first = stub.ReadObject(req, timeout=DATA_TIMEOUT_S)
+        except grpc.RpcError as e:
+            raise self.fail(e, node) from None
+        if first.inline:
+            return GetResult(attrs=first.attrs, is_range=first.is_range, range_offset=first.range_offset,
+                             range_length=first.range_length, chunks=iter((first.data,)), cancel=_no_op)
+        req.inline_limit = 0
         call = stub.GetObject(req, timeout=DATA_TIMEOUT_S)
         try:
             first = next(call)
@@ -214,6 +253,21 @@ class Cluster:
 
         return GetResult(attrs=first.attrs, is_range=first.is_range, range_offset=first.range_offset,
                          range_length=first.range_length, chunks=chunks(), cancel=call.cancel)
+
+    def _get_local(self, node: NodeView, req: storage_pb2.GetObjectRequest) -> GetResult:
+        head, fd = self.local.open(node, req)
+        offset, length = head.range_offset, head.range_length
+        if length <= SENDFILE_MIN:
+            try:
+                data = os.pread(fd, length, offset) if length else b""
+            finally:
+                os.close(fd)
+            return GetResult(attrs=head.attrs, is_range=head.is_range, range_offset=offset, range_length=length,
+                             chunks=iter((data,)), cancel=_no_op)
+        f = os.fdopen(fd, "rb", buffering=0)
+        f.seek(offset)
+        return GetResult(attrs=head.attrs, is_range=head.is_range, range_offset=offset, range_length=length,
+                         chunks=_read_file(f, length), cancel=f.close, file=f)
 
     def head_object(self, entry: BucketEntry, name: str) -> types_pb2.ObjAttrs:
         check_object_name(name)
@@ -267,6 +321,35 @@ class Cluster:
         merged = merge_pages([p.entries for p in pages], start_after)
         truncated = any(p.is_truncated for p in pages) or len(merged) > page_size
         return ListPage(entries=merged[:page_size], is_truncated=truncated)
+
+
+def _read_file(f: Any, length: int) -> Iterator[bytes]:
+    """The body of a fast-path read for servers without sendfile: bounded chunks."""
+    try:
+        while length > 0:
+            data = f.read(min(1 << 20, length))
+            if not data:
+                return
+            length -= len(data)
+            yield data
+    finally:
+        f.close()
+
+
+def _no_op() -> None:
+    pass
+
+
+def _take_up_to(chunks: Iterator[bytes], limit: int) -> tuple[list[bytes], bool]:
+    """Read chunks until the end or past ``limit`` bytes: (what was read, whether it is all)."""
+    head: list[bytes] = []
+    total = 0
+    for chunk in chunks:
+        head.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            return head, False
+    return head, True
 
 
 def merge_pages(pages: list[Any], start_after: str) -> list[types_pb2.ObjAttrs]:

@@ -57,6 +57,8 @@ class NodeView:
     grpc_addr: str
     state: str
     digest: int
+    local_socket: str = ""
+    host_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ def bmd_view(msg: metadata_pb2.BMD) -> BMDView:
 
 def smap_view(msg: metadata_pb2.Smap) -> SmapView:
     targets = tuple(
-        NodeView(id=n.id, grpc_addr=n.grpc_addr, state=n.state, digest=n.id_digest or hrw.digest(n.id))
+        NodeView(id=n.id, grpc_addr=n.grpc_addr, state=n.state, digest=n.id_digest or hrw.digest(n.id),
+                 local_socket=n.local_socket, host_id=n.host_id)
         for n in sorted(msg.nodes, key=lambda n: n.id) if n.type == "target"
     )
     proxies = tuple(n for n in msg.nodes if n.type == "proxy")

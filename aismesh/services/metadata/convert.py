@@ -31,7 +31,7 @@ def node(n: Doc) -> metadata_pb2.Node:
     return metadata_pb2.Node(
         id=n["id"], type=n["type"], grpc_addr=n.get("grpc_addr", ""), public_url=n.get("public_url", ""),
         mountpaths=n.get("mountpaths", []), state=n.get("state", "online"), id_digest=int(n.get("id_digest", 0)),
-        joined_ns=int(n.get("joined", 0)),
+        joined_ns=int(n.get("joined", 0)), local_socket=n.get("local_socket", ""), host_id=n.get("host_id", ""),
     )
 
 
@@ -45,7 +45,7 @@ def smap(doc: Doc) -> metadata_pb2.Smap:
 
 def node_doc(n: metadata_pb2.Node) -> Doc:
     return {"id": n.id, "type": n.type, "grpc_addr": n.grpc_addr, "public_url": n.public_url,
-            "mountpaths": list(n.mountpaths)}
+            "mountpaths": list(n.mountpaths), "local_socket": n.local_socket, "host_id": n.host_id}
 
 
 def remotes(doc: Doc) -> metadata_pb2.RemoteList:

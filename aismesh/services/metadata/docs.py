@@ -119,6 +119,7 @@ def upsert_node(smap: Doc, node: Doc, now_ns: int) -> Doc:
         "id": node["id"], "type": node["type"], "grpc_addr": node.get("grpc_addr", ""),
         "public_url": node.get("public_url", ""), "mountpaths": list(node.get("mountpaths", [])),
         "state": "online", "id_digest": hrw.digest(node["id"]), "joined": old.get("joined", now_ns),
+        "local_socket": node.get("local_socket", ""), "host_id": node.get("host_id", ""),
     }
     if old == fresh:
         return smap

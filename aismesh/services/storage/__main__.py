@@ -9,8 +9,10 @@ import threading
 import grpc
 
 from aismesh.cmn import log as jlog
+from aismesh.cmn.localread import host_id
 from aismesh.cmn.rpc import CHANNEL_OPTIONS, make_server, set_serving
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2_grpc
+from aismesh.services.storage.localserver import LocalReadServer, default_socket
 from aismesh.services.storage.membership import Membership
 from aismesh.services.storage.server import StorageServicer
 from aismesh.services.storage.store import Store
@@ -26,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mountpath", action="append", required=True, help="a data folder; repeat for more")
     ap.add_argument("--advertise", default="", help="address others dial (default: --listen)")
     ap.add_argument("--threads", type=int, default=32)
+    ap.add_argument("--local-socket", default="", help="Unix socket of the same-host read fast path "
+                    "(default: an abstract socket named after the node; 'off' disables it)")
     args = ap.parse_args(argv)
     log = jlog.setup(f"storage-{args.id}")
 
@@ -37,12 +41,16 @@ def main(argv: list[str] | None = None) -> int:
         max_workers=args.threads,
     )
     server.start()
+    local_path = "" if args.local_socket == "off" else (args.local_socket or default_socket(args.id, store.mountpaths))
+    local = LocalReadServer(local_path, servicer.open_for_read) if local_path else None
+    if local is not None:
+        local.start()
     set_serving(health, [SERVICE], True)
     addrs = args.metadata.split(",")
     target = addrs[0] if len(addrs) == 1 else "ipv4:" + ",".join(addrs)
     channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
     node = metadata_pb2.Node(id=args.id, type="target", grpc_addr=args.advertise or args.listen,
-                             mountpaths=store.mountpaths)
+                             mountpaths=store.mountpaths, local_socket=local_path, host_id=host_id())
     membership = Membership(metadata_pb2_grpc.MetadataStub(channel), node, store)
     membership.start()
     jlog.event(log, "serving", listen=args.listen, port=port, mountpaths=store.mountpaths)
@@ -53,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     stop.wait()
     set_serving(health, [SERVICE], False)
     membership.stop.set()
+    if local is not None:
+        local.stop()
     server.stop(grace=1.0).wait(3)
     channel.close()
     store.close()

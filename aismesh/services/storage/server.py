@@ -67,18 +67,19 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         first = next(request_iterator, None)
         if first is None or not first.HasField("header"):
             raise errors.InvalidArgument("PutObject: the first message must be the header")
-        h = first.header
+        return self.store.put(self._spec(first.header), (m.data for m in request_iterator))
+
+    @staticmethod
+    def _spec(h: storage_pb2.PutHeader) -> PutSpec:
         bck, bid = bucket_of(h.bucket)
-        spec = PutSpec(bck=bck, bid=bid, name=h.name, size=h.size, content_type=h.content_type,
+        return PutSpec(bck=bck, bid=bid, name=h.name, size=h.size, content_type=h.content_type,
                        custom=dict(h.custom), cks_type=h.checksum_type, versioning=h.versioning,
                        compute_md5=h.compute_md5, expected=h.expected if h.HasField("expected") else None)
-        return self.store.put(spec, (m.data for m in request_iterator))
 
-    @guard
-    def GetObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> Iterator[storage_pb2.GetObjectResponse]:
+    def open_for_read(self, request: storage_pb2.GetObjectRequest) -> tuple[int, types_pb2.ObjAttrs, int, int, bool]:
+        """Open the object and resolve the range before any byte leaves (errors stay clean)."""
         bck, bid = bucket_of(request.bucket)
         fd, meta, mp = self.store.open_object(bck, bid, request.name)
-        # Resolve the range before the first byte leaves, so an error is a clean status.
         try:
             offset, length, is_range = 0, meta.size, False
             if request.HasField("range"):
@@ -88,7 +89,30 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         except BaseException:
             os.close(fd)
             raise
-        return self._stream(fd, meta.to_attrs(self.store.location(mp)), offset, length, is_range)
+        return fd, meta.to_attrs(self.store.location(mp)), offset, length, is_range
+
+    @guard
+    def GetObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> Iterator[storage_pb2.GetObjectResponse]:
+        return self._stream(*self.open_for_read(request))
+
+    @guard
+    def ReadObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> storage_pb2.GetObjectResponse:
+        fd, attrs, offset, length, is_range = self.open_for_read(request)
+        try:
+            resp = storage_pb2.GetObjectResponse(attrs=attrs, is_range=is_range, range_offset=offset,
+                                                 range_length=length)
+            if length <= request.inline_limit:
+                data = os.pread(fd, length, offset) if length else b""
+                if len(data) != length:
+                    raise errors.Internal(f"{attrs.name}: read {len(data)} of {length} bytes")
+                resp.data, resp.inline = data, True
+            return resp
+        finally:
+            os.close(fd)
+
+    @guard
+    def WriteObject(self, request: storage_pb2.WriteObjectRequest, context: Any) -> types_pb2.ObjAttrs:
+        return self.store.put(self._spec(request.header), (request.data,))
 
     @staticmethod
     def _stream(fd: int, attrs: types_pb2.ObjAttrs, offset: int, length: int,

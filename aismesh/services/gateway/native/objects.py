@@ -99,6 +99,7 @@ def obj(_rest: str) -> Response:
         headers["Content-Range"] = f"bytes {result.range_offset}-{end}/{result.attrs.size}"
         headers["Accept-Ranges"] = "bytes"
     headers["Content-Length"] = str(length)
-    resp = Response(result.chunks, status=status, headers=headers, direct_passthrough=True)
+    resp = Response(result.wsgi_body(request.environ), status=status, headers=headers,
+                    direct_passthrough=True)
     resp.call_on_close(result.cancel)
     return resp

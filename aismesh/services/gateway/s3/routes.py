@@ -389,6 +389,7 @@ def get_object(entry: BucketEntry, key: str, head: bool) -> Response:
         end = result.range_offset + result.range_length - 1
         headers["Content-Range"] = f"bytes {result.range_offset}-{end}/{result.attrs.size}"
     headers["Content-Length"] = str(length)
-    resp = Response(result.chunks, status=status, headers=headers, direct_passthrough=True)
+    resp = Response(result.wsgi_body(request.environ), status=status, headers=headers,
+                    direct_passthrough=True)
     resp.call_on_close(result.cancel)
     return resp

@@ -1,0 +1,66 @@
+"""Framing of the local read fast path: length-prefixed protobuf messages over a Unix socket,
+with an open file descriptor passed along (SCM_RIGHTS). See LocalReadResponse in storage.proto.
+
+Bytes then leave the gateway with sendfile(2) straight from the storage node's file: no gRPC
+stream, no copies through Python. Only processes on the same host (same host_id) use it.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import struct
+
+_LEN = struct.Struct(">I")
+MAX_MESSAGE = 1 << 20
+
+
+@functools.cache
+def host_id() -> str:
+    """This host's identity for this boot: hostname plus the kernel's boot id."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        boot = ""
+    return f"{socket.gethostname()}/{boot}"
+
+
+def socket_address(path: str) -> str:
+    """What bind/connect take: a leading "@" names the abstract namespace (Linux)."""
+    return "\0" + path[1:] if path.startswith("@") else path
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        more = sock.recv(n - len(buf))
+        if not more:
+            raise ConnectionError("local read socket closed")
+        buf += more
+    return bytes(buf)
+
+
+def send_message(sock: socket.socket, payload: bytes, fd: int = -1) -> None:
+    data = _LEN.pack(len(payload)) + payload
+    if fd >= 0:
+        socket.send_fds(sock, [data], [fd])
+    else:
+        sock.sendall(data)
+
+
+def recv_message(sock: socket.socket) -> tuple[bytes, int]:
+    """One message and the descriptor that came with it (-1 if none)."""
+    data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE + _LEN.size, 1)
+    if not data:
+        raise ConnectionError("local read socket closed")
+    fd = fds[0] if fds else -1
+    if len(data) < _LEN.size:
+        data += _recv_exactly(sock, _LEN.size - len(data))
+    (n,) = _LEN.unpack(data[:_LEN.size])
+    if n > MAX_MESSAGE:
+        raise ConnectionError(f"local read message of {n} bytes is too large")
+    body = data[_LEN.size:]
+    if len(body) < n:
+        body += _recv_exactly(sock, n - len(body))
+    return body, fd
