@@ -15,12 +15,12 @@ TYPES = ("none", "xxhash", "xxhash2", "md5", "crc32c", "sha256", "sha512")
 
 
 class Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
     def hexdigest(self) -> str: ...
 
 
 class _NoHash:
-    def update(self, data: bytes, /) -> None:
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
         pass
 
     def hexdigest(self) -> str:
@@ -31,7 +31,7 @@ class _Crc32c:
     def __init__(self) -> None:
         self._c = google_crc32c.Checksum()
 
-    def update(self, data: bytes, /) -> None:
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
         self._c.update(data)
 
     def hexdigest(self) -> str:

@@ -1,5 +1,5 @@
 """Framing of the local read fast path: length-prefixed protobuf messages over a Unix socket,
-with an open file descriptor passed along (SCM_RIGHTS). See LocalReadResponse in storage.proto.
+with an open file descriptor passed along (SCM_RIGHTS). See LocalRequest in storage.proto.
 
 Bytes then leave the gateway with sendfile(2) straight from the storage node's file: no gRPC
 stream, no copies through Python. Only processes on the same host (same host_id) use it.

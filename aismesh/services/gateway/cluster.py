@@ -195,6 +195,11 @@ class Cluster:
 
         node, stub = self.owner(entry, name)
         chunks = iter(body)
+        if is_local(node):
+            try:
+                return self.local.put(node, header, chunks)
+            except (OSError, ConnectionError):
+                pass  # nothing of the body was consumed yet: go through gRPC
         head, is_whole = _take_up_to(chunks, INLINE_LIMIT) if 0 <= size <= INLINE_LIMIT else ([], False)
         try:
             if is_whole:

@@ -1,15 +1,18 @@
-"""The gateway's side of the local read fast path: ask a same-host storage node for an open
-descriptor of the object instead of streaming it over gRPC (see cmn/localread.py)."""
+"""The gateway's side of the same-host fast path: ask a storage node on this host for
+descriptors (the object to read, a work file to write) instead of streaming bytes over gRPC.
+See LocalRequest in storage.proto and cmn/localread.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
+from collections.abc import Iterable
 
 from aismesh.cmn import errors
 from aismesh.cmn.localread import host_id, recv_message, send_message, socket_address
-from aismesh.protos import storage_pb2
+from aismesh.protos import storage_pb2, types_pb2
 from aismesh.services.gateway.metasync import NodeView
 
 
@@ -39,10 +42,11 @@ class LocalReader:
         if sock is not None:
             sock.close()
 
-    def open(self, node: NodeView, req: storage_pb2.GetObjectRequest) -> tuple[storage_pb2.GetObjectResponse, int]:
-        """(attrs and resolved range, open fd); raises the node's error, or OSError when the
-        fast path is unusable (the caller then reads over gRPC)."""
+    def _call(self, node: NodeView, req: storage_pb2.LocalRequest) -> tuple[storage_pb2.LocalResponse, int]:
+        """One request/answer; raises the node's error, or OSError when the fast path is
+        unusable (the caller then goes through gRPC, if it still can)."""
         payload = req.SerializeToString()
+        idempotent = req.WhichOneof("op") in ("get", "put")
         for attempt in (1, 2):
             try:
                 sock = self._conn(node.local_socket)
@@ -51,9 +55,9 @@ class LocalReader:
                 break
             except (OSError, ConnectionError):
                 self._drop(node.local_socket)
-                if attempt == 2:
+                if attempt == 2 or not idempotent:
                     raise
-        resp = storage_pb2.LocalReadResponse()
+        resp = storage_pb2.LocalResponse()
         try:
             resp.ParseFromString(body)
         except Exception:
@@ -64,6 +68,43 @@ class LocalReader:
             if fd >= 0:
                 os.close(fd)
             raise errors.from_info(resp.error)
+        return resp, fd
+
+    def open(self, node: NodeView, req: storage_pb2.GetObjectRequest) -> tuple[storage_pb2.GetObjectResponse, int]:
+        """(attrs and resolved range, open fd) of the object."""
+        resp, fd = self._call(node, storage_pb2.LocalRequest(get=req))
         if fd < 0:
             raise ConnectionError("local read answered without a descriptor")
         return resp.head, fd
+
+    def put(self, node: NodeView, header: storage_pb2.PutHeader, chunks: Iterable[bytes]) -> types_pb2.ObjAttrs:
+        """Write ``chunks`` into a work file the node hands us, then have it commit the file.
+
+        Raises OSError only before the first chunk is consumed (the caller may use gRPC then)."""
+        resp, fd = self._call(node, storage_pb2.LocalRequest(put=header))
+        if fd < 0:
+            raise ConnectionError("local write answered without a descriptor")
+        token, size = resp.token, 0
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as f:
+                for chunk in chunks:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[f.write(view) or 0:]
+                    size += len(chunk)
+        except OSError as e:  # e.g. ENOSPC: not a reason to retry elsewhere, the body is consumed
+            self._abort(node, token)
+            raise errors.Internal(f"t[{node.id}]: writing the object failed: {e}") from None
+        except BaseException:
+            self._abort(node, token)
+            raise
+        try:
+            done, _ = self._call(node, storage_pb2.LocalRequest(commit=storage_pb2.LocalCommit(token=token, size=size)))
+        except (OSError, ConnectionError) as e:
+            raise errors.RemoteUnavailable(f"t[{node.id}] went away while storing the object: {e}") from None
+        return done.attrs
+
+    def _abort(self, node: NodeView, token: str) -> None:
+        # Best effort: the node also drops the work files of clients that go away.
+        with contextlib.suppress(OSError, ConnectionError, errors.AisError):
+            self._call(node, storage_pb2.LocalRequest(abort=storage_pb2.LocalCommit(token=token)))

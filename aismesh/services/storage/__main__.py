@@ -12,7 +12,7 @@ from aismesh.cmn import log as jlog
 from aismesh.cmn.localread import host_id
 from aismesh.cmn.rpc import CHANNEL_OPTIONS, make_server, set_serving
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2_grpc
-from aismesh.services.storage.localserver import LocalReadServer, default_socket
+from aismesh.services.storage.localserver import LocalServer, default_socket
 from aismesh.services.storage.membership import Membership
 from aismesh.services.storage.server import StorageServicer
 from aismesh.services.storage.store import Store
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     server.start()
     local_path = "" if args.local_socket == "off" else (args.local_socket or default_socket(args.id, store.mountpaths))
-    local = LocalReadServer(local_path, servicer.open_for_read) if local_path else None
+    local = LocalServer(local_path, servicer.open_for_read, store, servicer.spec_of) if local_path else None
     if local is not None:
         local.start()
     set_serving(health, [SERVICE], True)

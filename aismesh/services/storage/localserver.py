@@ -1,7 +1,9 @@
-"""The local read fast path of a storage node: hand same-host readers an open descriptor.
+"""The same-host fast path of a storage node: hand local readers and writers descriptors.
 
-One thread per connected reader; each request is answered with the object's attributes and
-resolved range, plus the descriptor (or an ErrorInfo). See LocalReadResponse in storage.proto.
+One thread per connected client. A get is answered with the object's attributes, resolved
+range and open descriptor; a put with a fresh work file's descriptor and a token, which a
+later commit turns into the object (or abort drops). Work files of a client that goes away
+are removed. See LocalRequest in storage.proto.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from collections.abc import Callable
 from aismesh.cmn import errors
 from aismesh.cmn.localread import recv_message, send_message, socket_address
 from aismesh.protos import storage_pb2, types_pb2
+from aismesh.services.storage.store import PutSpec, Store
 
 log = logging.getLogger("storage.local")
 Opener = Callable[[storage_pb2.GetObjectRequest], tuple[int, types_pb2.ObjAttrs, int, int, bool]]
+SpecOf = Callable[[storage_pb2.PutHeader], PutSpec]
 
 
 def default_socket(node_id: str, mountpaths: list[str]) -> str:
@@ -27,10 +31,12 @@ def default_socket(node_id: str, mountpaths: list[str]) -> str:
     return f"@aismesh-{node_id}-{digest}"
 
 
-class LocalReadServer:
-    def __init__(self, path: str, open_object: Opener) -> None:
+class LocalServer:
+    def __init__(self, path: str, open_object: Opener, store: Store, spec_of: SpecOf) -> None:
         self.path = path
         self.open_object = open_object
+        self.store = store
+        self.spec_of = spec_of
         self._sock: socket.socket | None = None
         self._stop = threading.Event()
 
@@ -63,30 +69,57 @@ class LocalReadServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True, name="local-read").start()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            while not self._stop.is_set():
-                try:
-                    payload, _ = recv_message(conn)
-                except (ConnectionError, OSError):
-                    return
-                self._answer(conn, payload)
+        pending: dict[str, tuple[PutSpec, str, str]] = {}  # token -> (spec, mountpath, work file)
+        try:
+            with conn:
+                while not self._stop.is_set():
+                    try:
+                        payload, _ = recv_message(conn)
+                    except (ConnectionError, OSError):
+                        return
+                    self._answer(conn, payload, pending)
+        finally:
+            for _, _, tmp in pending.values():
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
 
-    def _answer(self, conn: socket.socket, payload: bytes) -> None:
-        req = storage_pb2.GetObjectRequest()
+    def _answer(self, conn: socket.socket, payload: bytes, pending: dict[str, tuple[PutSpec, str, str]]) -> None:
+        req = storage_pb2.LocalRequest()
         fd = -1
         try:
             req.ParseFromString(payload)
-            fd, attrs, offset, length, is_range = self.open_object(req)
-            head = storage_pb2.GetObjectResponse(attrs=attrs, is_range=is_range, range_offset=offset,
-                                                 range_length=length)
-            resp = storage_pb2.LocalReadResponse(head=head)
+            op = req.WhichOneof("op")
+            if op == "get":
+                fd, attrs, offset, length, is_range = self.open_object(req.get)
+                resp = storage_pb2.LocalResponse(head=storage_pb2.GetObjectResponse(
+                    attrs=attrs, is_range=is_range, range_offset=offset, range_length=length))
+            elif op == "put":
+                spec = self.spec_of(req.put)
+                fd, mp, tmp = self.store.create_work(spec)
+                token = os.path.basename(tmp)
+                pending[token] = (spec, mp, tmp)
+                resp = storage_pb2.LocalResponse(token=token)
+            elif op in ("commit", "abort"):
+                c = req.commit if op == "commit" else req.abort
+                found = pending.pop(c.token, None)
+                if found is None:
+                    raise errors.InvalidArgument(f'unknown write "{c.token}" on this connection')
+                spec, mp, tmp = found
+                if op == "abort":
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+                    resp = storage_pb2.LocalResponse()
+                else:
+                    resp = storage_pb2.LocalResponse(attrs=self.store.commit_work(spec, mp, tmp, c.size))
+            else:
+                raise errors.InvalidArgument(f"unknown local request {op!r}")
         except errors.AisError as e:
-            resp = storage_pb2.LocalReadResponse(error=e.to_info())
+            resp = storage_pb2.LocalResponse(error=e.to_info())
         except Exception as e:
-            log.exception("local read failed")
-            resp = storage_pb2.LocalReadResponse(error=errors.Internal(f"local read: {e}").to_info())
+            log.exception("local request failed")
+            resp = storage_pb2.LocalResponse(error=errors.Internal(f"local request: {e}").to_info())
         try:
             send_message(conn, resp.SerializeToString(), fd)
         finally:
             if fd >= 0:
-                os.close(fd)  # the reader has its own duplicate now
+                os.close(fd)  # the client has its own duplicate now

@@ -67,10 +67,10 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         first = next(request_iterator, None)
         if first is None or not first.HasField("header"):
             raise errors.InvalidArgument("PutObject: the first message must be the header")
-        return self.store.put(self._spec(first.header), (m.data for m in request_iterator))
+        return self.store.put(self.spec_of(first.header), (m.data for m in request_iterator))
 
     @staticmethod
-    def _spec(h: storage_pb2.PutHeader) -> PutSpec:
+    def spec_of(h: storage_pb2.PutHeader) -> PutSpec:
         bck, bid = bucket_of(h.bucket)
         return PutSpec(bck=bck, bid=bid, name=h.name, size=h.size, content_type=h.content_type,
                        custom=dict(h.custom), cks_type=h.checksum_type, versioning=h.versioning,
@@ -112,7 +112,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
 
     @guard
     def WriteObject(self, request: storage_pb2.WriteObjectRequest, context: Any) -> types_pb2.ObjAttrs:
-        return self.store.put(self._spec(request.header), (request.data,))
+        return self.store.put(self.spec_of(request.header), (request.data,))
 
     @staticmethod
     def _stream(fd: int, attrs: types_pb2.ObjAttrs, offset: int, length: int,
