@@ -119,20 +119,24 @@ def main(args: argparse.Namespace) -> int:
                     t.seed(size, keys)
             for op in ops:
                 for t in targets:
+                    sampler.take_cell()
                     cell = run_cell(t, op, size, keys, args)
                     summary = cell.summary()
+                    summary["peak_rss_kib"] = sampler.take_cell()["single_kib"] if not cell.skipped else {}
                     cells.append(summary)
                     print(f"  {t.name:15} {op:5} {format_size(size):>6}: "
                           + (f"skipped ({cell.skipped})" if cell.skipped else
                              f"{summary['ops_per_s']:.0f} ops/s, {summary['mb_per_s']:.1f} MB/s, "
                              f"p99 {summary['p99_ms']:.1f} ms, errors {cell.errors}"), flush=True)
         sampler.stop()
-        peaks = sampler.reset()
+        peaks = sampler.peaks()
         report.add_ratios(cells)
         print()
         print(report.table(cells))
         print()
         print(report.rss_table(peaks))
+        print()
+        print(report.rss_by_size(cells))
         doc = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sizes": report.sizes_label(sizes),
                "ops": ops, "duration_s": args.duration, "concurrency": args.concurrency,
                "processes": args.processes, "gateway_workers": args.workers, "cells": cells, "peak_rss": peaks}

@@ -53,3 +53,23 @@ def rss_table(peaks: dict[str, dict[str, int]]) -> str:
 
 def sizes_label(sizes: list[int]) -> str:
     return ",".join(format_size(s) for s in sizes)
+
+
+def rss_by_size(cells: list[dict[str, Any]]) -> str:
+    """The largest single process of each aismesh service per object size: flat is right."""
+    by: dict[str, dict[int, int]] = {}
+    sizes: list[int] = []
+    for c in cells:
+        if not c["target"].startswith("aismesh") or not c.get("peak_rss_kib"):
+            continue
+        if c["size"] not in sizes:
+            sizes.append(c["size"])
+        for name, kib in c["peak_rss_kib"].items():
+            if name in ("moto", "nginx"):
+                continue
+            by.setdefault(name, {})[c["size"]] = max(by.get(name, {}).get(c["size"], 0), kib)
+    head = f"{'largest process (MB)':20}" + "".join(f"{format_size(s):>9}" for s in sizes)
+    lines = [head]
+    for name in sorted(by):
+        lines.append(f"{name:20}" + "".join(f"{by[name].get(s, 0) / 1024:>9.1f}" for s in sizes))
+    return "\n".join(lines)

@@ -46,6 +46,8 @@ class RssSampler:
         self.interval = interval
         self.peak_total: dict[str, int] = {}
         self.peak_single: dict[str, int] = {}
+        self.cell_total: dict[str, int] = {}
+        self.cell_single: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="rss")
 
@@ -56,11 +58,15 @@ class RssSampler:
         self._stop.set()
         self._thread.join(2)
 
-    def reset(self) -> dict[str, dict[str, int]]:
-        """The peaks since the last reset (per cell), then start over."""
-        out = {"total_kib": dict(self.peak_total), "single_kib": dict(self.peak_single)}
-        self.peak_total.clear()
-        self.peak_single.clear()
+    def peaks(self) -> dict[str, dict[str, int]]:
+        """The peaks over the whole run."""
+        return {"total_kib": dict(self.peak_total), "single_kib": dict(self.peak_single)}
+
+    def take_cell(self) -> dict[str, dict[str, int]]:
+        """The peaks since the previous call (one cell), then start over for the next."""
+        out = {"total_kib": dict(self.cell_total), "single_kib": dict(self.cell_single)}
+        self.cell_total.clear()
+        self.cell_single.clear()
         return out
 
     def _run(self) -> None:
@@ -69,7 +75,8 @@ class RssSampler:
             for name, pid in roots.items():
                 sizes = [rss_kib(p) for p in tree(pid)]
                 total, single = sum(sizes), max(sizes, default=0)
-                self.peak_total[name] = max(self.peak_total.get(name, 0), total)
-                self.peak_single[name] = max(self.peak_single.get(name, 0), single)
+                for peaks, value in ((self.peak_total, total), (self.peak_single, single),
+                                     (self.cell_total, total), (self.cell_single, single)):
+                    peaks[name] = max(peaks.get(name, 0), value)
             if not any(rss_kib(p) for p in roots.values()):
                 roots = self.pids()  # restarted services: look them up again
