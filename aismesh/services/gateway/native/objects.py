@@ -8,7 +8,6 @@ from flask import Blueprint, Response, request
 
 from aismesh.cmn import errors
 from aismesh.cmn.ranges import parse_range
-from aismesh.cmn.rpc import CHUNK_SIZE
 from aismesh.protos import types_pb2
 from aismesh.services.gateway.native.common import bck_from_query, cluster
 from aismesh.services.gateway.s3 import chunked
@@ -62,10 +61,10 @@ def obj(_rest: str) -> Response:
     if m == "PUT":
         length = request.content_length
         if length is not None:
-            body = chunked.plain_body(request.environ["wsgi.input"].read, length, CHUNK_SIZE)
+            body = chunked.plain_body(request.environ["wsgi.input"].read, length, chunked.BODY_CHUNK)
         else:
             read = request.environ["wsgi.input"].read
-            body, length = iter(lambda: read(CHUNK_SIZE), b""), -1
+            body, length = iter(lambda: read(chunked.BODY_CHUNK), b""), -1
         # Every SDK request says Content-Type: application/json, object PUTs included: not ours to keep.
         attrs = c.put_object(entry, name, body, size=length)
         return Response(b"", status=200, headers=attr_headers(attrs))

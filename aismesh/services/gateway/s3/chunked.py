@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from aismesh.cmn.errors import InvalidArgument
 
 Read = Callable[[int], bytes]
+# Request bodies are read in pieces of this size: every thread of a worker holds a few of them
+# at once, so 1 MiB pieces made a worker's RSS grow with object size (53 -> 105 MB at 16 MiB).
+BODY_CHUNK = 256 << 10
 
 
 def plain_body(read: Read, length: int, chunk_size: int) -> Iterator[bytes]:

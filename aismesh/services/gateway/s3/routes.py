@@ -17,7 +17,6 @@ from flask import Blueprint, Response, current_app, g, request
 from aismesh.cmn import errors
 from aismesh.cmn.names import Bck, s3_bucket_name_error
 from aismesh.cmn.ranges import parse_range
-from aismesh.cmn.rpc import CHUNK_SIZE
 from aismesh.protos import types_pb2
 from aismesh.services.gateway.cluster import Cluster
 from aismesh.services.gateway.metasync import BucketEntry
@@ -269,12 +268,12 @@ def _body() -> tuple[Iterator[bytes], int]:
     if "aws-chunked" in encoding or sha.startswith("STREAMING-"):
         decoded = request.headers.get("x-amz-decoded-content-length", "")
         size = int(decoded) if decoded.isdigit() else -1
-        return chunked.aws_chunked_body(read, CHUNK_SIZE), size
+        return chunked.aws_chunked_body(read, chunked.BODY_CHUNK), size
     length = request.content_length
     if length is not None:
-        return chunked.plain_body(read, length, CHUNK_SIZE), length
+        return chunked.plain_body(read, length, chunked.BODY_CHUNK), length
     if env.get("wsgi.input_terminated"):
-        return iter(lambda: read(CHUNK_SIZE), b""), -1
+        return iter(lambda: read(chunked.BODY_CHUNK), b""), -1
     raise S3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
 
 
