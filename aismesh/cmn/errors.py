@@ -20,7 +20,10 @@ two halves of that trip. The S3 and native front ends map kinds (and reasons) to
 
 from __future__ import annotations
 
-from typing import ClassVar
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import grpc
 
@@ -173,3 +176,23 @@ def from_rpc_error(exc: grpc.RpcError, peer: str = "") -> AisError:
     if code in _UNAVAILABLE_CODES:
         return RemoteUnavailable(f"service unavailable{where}: {details}")
     return Internal(f"internal error{where}: {code}: {details}")
+
+
+def servicer_guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a servicer method: mesh errors leave as status + ErrorInfo; anything else is
+    logged and becomes Internal (unless the client already went away)."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return fn(self, request, context)
+        except AisError as e:
+            to_grpc_abort(context, e)
+        except Exception as e:
+            if not context.is_active():
+                return None  # the client went away mid-stream: nothing to answer
+            logging.getLogger(type(self).__module__).exception("%s failed", fn.__name__)
+            to_grpc_abort(context, Internal(f"{fn.__name__}: {e}"))
+        return None
+
+    return wrapper

@@ -31,23 +31,6 @@ ELECTION_KEY = "/ais/election/metadata"
 CLUSTER_KEY = "/ais/cluster"
 
 
-def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the mesh's errors into gRPC status + ErrorInfo; log anything unexpected."""
-
-    def wrapper(self: MetadataServicer, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return fn(self, request, context)
-        except errors.AisError as e:
-            errors.to_grpc_abort(context, e)
-        except Exception as e:
-            log.exception("%s failed", fn.__name__)
-            errors.to_grpc_abort(context, errors.Internal(f"{fn.__name__}: {e}"))
-        return None
-
-    wrapper.__name__ = fn.__name__
-    return wrapper
-
-
 def _partial(text: str) -> Doc:
     if not text:
         return {}
@@ -181,7 +164,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         assert doc is not None
         return doc
 
-    @_guard
+    @errors.servicer_guard
     def CreateBucket(self, request: metadata_pb2.CreateBucketRequest, context: Any) -> metadata_pb2.BucketInfo:
         bck = _bck(request.bck)
         partial = _partial(request.props_json)
@@ -196,14 +179,14 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
             event(log, "bucket created", bucket=bck.display(), bmd_version=bmd["version"])
         return convert.bucket_info(bck.uname, bmd["buckets"][bck.uname], int(bmd["version"]))
 
-    @_guard
+    @errors.servicer_guard
     def DestroyBucket(self, request: metadata_pb2.BckRequest, context: Any) -> metadata_pb2.BMD:
         bck = _bck(request.bck)
         bmd = self._write_bmd(lambda d: docs.destroy_bucket(d, bck))
         event(log, "bucket destroyed", bucket=bck.display(), bmd_version=bmd["version"])
         return convert.bmd(bmd)
 
-    @_guard
+    @errors.servicer_guard
     def GetBucket(self, request: metadata_pb2.BckRequest, context: Any) -> metadata_pb2.BucketInfo:
         bck = _bck(request.bck)
         bmd = self._read_bmd()
@@ -212,7 +195,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
             raise docs.not_found(bck)
         return convert.bucket_info(bck.uname, entry, int(bmd["version"]))
 
-    @_guard
+    @errors.servicer_guard
     def SetBucketProps(self, request: metadata_pb2.SetBucketPropsRequest, context: Any) -> metadata_pb2.BucketInfo:
         bck = _bck(request.bck)
         partial = _partial(request.props_json)
@@ -220,7 +203,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         bmd = self._write_bmd(lambda d: docs.set_bucket_props(d, bck, partial, request.reset, defaults))
         return convert.bucket_info(bck.uname, bmd["buckets"][bck.uname], int(bmd["version"]))
 
-    @_guard
+    @errors.servicer_guard
     def ListBuckets(self, request: metadata_pb2.ListBucketsRequest, context: Any) -> metadata_pb2.ListBucketsResponse:
         bmd = self._read_bmd()
         provider = normalize_provider(request.provider) if request.provider else ""
@@ -234,7 +217,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
             out.append(convert.bucket_info(uname, entry, int(bmd["version"])))
         return metadata_pb2.ListBucketsResponse(buckets=out, bmd_version=int(bmd["version"]))
 
-    @_guard
+    @errors.servicer_guard
     def GetBMD(self, request: types_pb2.Empty, context: Any) -> metadata_pb2.BMD:
         return convert.bmd(self._read_bmd())
 
@@ -261,7 +244,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         self.smap_hub.publish(smap)
         return smap
 
-    @_guard
+    @errors.servicer_guard
     def RegisterNode(
         self, request: metadata_pb2.RegisterNodeRequest, context: Any
     ) -> metadata_pb2.RegisterNodeResponse:
@@ -273,7 +256,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         event(log, "node registered", node=node["id"], addr=node["grpc_addr"], smap_version=smap["version"])
         return metadata_pb2.RegisterNodeResponse(smap=convert.smap(smap), lease_id=lease, lease_ttl_s=self.node_ttl)
 
-    @_guard
+    @errors.servicer_guard
     def Heartbeat(self, request: metadata_pb2.HeartbeatRequest, context: Any) -> metadata_pb2.HeartbeatResponse:
         ttl = self.store.refresh_lease(request.lease_id)
         if ttl <= 0:
@@ -286,13 +269,13 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
             smap = self._write_smap(lambda d: docs.set_node_state(d, request.node_id, "online"))
         return metadata_pb2.HeartbeatResponse(smap_version=int(smap["version"]), ttl_s=ttl)
 
-    @_guard
+    @errors.servicer_guard
     def LeaveNode(self, request: metadata_pb2.NodeRequest, context: Any) -> metadata_pb2.Smap:
         smap = self._write_smap(lambda d: docs.remove_node(d, request.node_id))
         self.store.delete(NODES_PREFIX + request.node_id)
         return convert.smap(smap)
 
-    @_guard
+    @errors.servicer_guard
     def GetSmap(self, request: types_pb2.Empty, context: Any) -> metadata_pb2.Smap:
         doc, _ = self.store.read(SMAP_KEY)
         assert doc is not None
@@ -300,26 +283,26 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
 
     # --- remotes and config ----------------------------------------------------------------
 
-    @_guard
+    @errors.servicer_guard
     def AttachRemote(self, request: metadata_pb2.RemoteCluster, context: Any) -> metadata_pb2.RemoteList:
         return convert.remotes(self.store.update(
             REMOTES_KEY, lambda d: docs.attach_remote(d, request.alias, request.url, request.uuid)))
 
-    @_guard
+    @errors.servicer_guard
     def DetachRemote(self, request: metadata_pb2.DetachRemoteRequest, context: Any) -> metadata_pb2.RemoteList:
         return convert.remotes(self.store.update(REMOTES_KEY, lambda d: docs.detach_remote(d, request.alias)))
 
-    @_guard
+    @errors.servicer_guard
     def ListRemotes(self, request: types_pb2.Empty, context: Any) -> metadata_pb2.RemoteList:
         doc, _ = self.store.read(REMOTES_KEY)
         return convert.remotes(doc or docs.new_remotes())
 
-    @_guard
+    @errors.servicer_guard
     def GetConfig(self, request: types_pb2.Empty, context: Any) -> metadata_pb2.Config:
         doc = self._config()
         return metadata_pb2.Config(version=int(doc["version"]), json=docs.encode(doc))
 
-    @_guard
+    @errors.servicer_guard
     def SetConfig(self, request: metadata_pb2.SetConfigRequest, context: Any) -> metadata_pb2.Config:
         partial = _partial(request.json)
         doc = self.store.update(CONFIG_KEY, lambda d: docs.set_config(d, partial))

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
-
-import grpc
 
 from aismesh.cmn import errors
 from aismesh.cmn.names import Bck
@@ -21,25 +18,6 @@ from aismesh.services.storage.store import PutSpec, Store
 
 log = logging.getLogger("storage")
 LIST_DEFAULT, LIST_MAX = 1000, 10_001
-
-
-def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Mesh errors become gRPC status + ErrorInfo; anything else is logged and Internal."""
-
-    @functools.wraps(fn)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return fn(self, request, context)
-        except errors.AisError as e:
-            errors.to_grpc_abort(context, e)
-        except Exception as e:
-            if not context.is_active():
-                return None  # the client went away mid-stream: nothing to answer
-            log.exception("%s failed", fn.__name__)
-            errors.to_grpc_abort(context, errors.Internal(f"{fn.__name__}: {e}"))
-        return None
-
-    return wrapper
 
 
 def bucket_of(ref: types_pb2.BucketRef) -> tuple[Bck, int]:
@@ -62,7 +40,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         self.started_ns = time.time_ns()
         self.smap_version = 0
 
-    @guard
+    @errors.servicer_guard
     def PutObject(self, request_iterator: Iterator[storage_pb2.PutObjectRequest], context: Any) -> types_pb2.ObjAttrs:
         first = next(request_iterator, None)
         if first is None or not first.HasField("header"):
@@ -91,11 +69,11 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
             raise
         return fd, meta.to_attrs(self.store.location(mp)), offset, length, is_range
 
-    @guard
+    @errors.servicer_guard
     def GetObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> Iterator[storage_pb2.GetObjectResponse]:
         return self._stream(*self.open_for_read(request))
 
-    @guard
+    @errors.servicer_guard
     def ReadObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> storage_pb2.GetObjectResponse:
         fd, attrs, offset, length, is_range = self.open_for_read(request)
         try:
@@ -110,7 +88,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         finally:
             os.close(fd)
 
-    @guard
+    @errors.servicer_guard
     def WriteObject(self, request: storage_pb2.WriteObjectRequest, context: Any) -> types_pb2.ObjAttrs:
         return self.store.put(self.spec_of(request.header), (request.data,))
 
@@ -131,30 +109,30 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         finally:
             os.close(fd)
 
-    @guard
+    @errors.servicer_guard
     def HeadObject(self, request: storage_pb2.ObjectRequest, context: Any) -> types_pb2.ObjAttrs:
         bck, bid = bucket_of(request.bucket)
         return self.store.head(bck, bid, request.name)
 
-    @guard
+    @errors.servicer_guard
     def DeleteObject(self, request: storage_pb2.ObjectRequest, context: Any) -> types_pb2.Empty:
         bck, bid = bucket_of(request.bucket)
         self.store.delete(bck, bid, request.name)
         return types_pb2.Empty()
 
-    @guard
+    @errors.servicer_guard
     def EvictObject(self, request: storage_pb2.ObjectRequest, context: Any) -> types_pb2.Empty:
         bck, bid = bucket_of(request.bucket)
         self.store.delete(bck, bid, request.name)
         return types_pb2.Empty()
 
-    @guard
+    @errors.servicer_guard
     def EvictBucket(self, request: storage_pb2.BucketRequest, context: Any) -> types_pb2.Empty:
         bck, bid = bucket_of(request.bucket)
         self.store.drop_bucket(bck, bid)
         return types_pb2.Empty()
 
-    @guard
+    @errors.servicer_guard
     def ListObjects(self, request: storage_pb2.ListObjectsRequest, context: Any) -> storage_pb2.ListObjectsResponse:
         bck, bid = bucket_of(request.bucket)
         if request.delimiter not in ("", "/"):
@@ -164,7 +142,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
                                              request.delimiter, request.with_attrs)
         return storage_pb2.ListObjectsResponse(entries=entries, is_truncated=more)
 
-    @guard
+    @errors.servicer_guard
     def NodeInfo(self, request: types_pb2.Empty, context: Any) -> storage_pb2.NodeInfoResponse:
         mps = []
         for mp in self.store.mountpaths:
@@ -178,30 +156,30 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
 
     # --- multipart -------------------------------------------------------------------------
 
-    @guard
+    @errors.servicer_guard
     def CreateUpload(self, request: storage_pb2.CreateUploadRequest, context: Any) -> storage_pb2.UploadInfo:
         return self.uploads.create(request)
 
-    @guard
+    @errors.servicer_guard
     def PutPart(self, request_iterator: Iterator[storage_pb2.PutPartRequest], context: Any) -> storage_pb2.PartInfo:
         first = next(request_iterator, None)
         if first is None or not first.HasField("header"):
             raise errors.InvalidArgument("PutPart: the first message must be the header")
         return self.uploads.put_part(first.header, (m.data for m in request_iterator))
 
-    @guard
+    @errors.servicer_guard
     def CompleteUpload(self, request: storage_pb2.CompleteUploadRequest, context: Any) -> types_pb2.ObjAttrs:
         return self.uploads.complete(request)
 
-    @guard
+    @errors.servicer_guard
     def AbortUpload(self, request: storage_pb2.UploadRequest, context: Any) -> types_pb2.Empty:
         self.uploads.abort(request)
         return types_pb2.Empty()
 
-    @guard
+    @errors.servicer_guard
     def ListParts(self, request: storage_pb2.UploadRequest, context: Any) -> storage_pb2.ListPartsResponse:
         return storage_pb2.ListPartsResponse(parts=self.uploads.parts(request))
 
-    @guard
+    @errors.servicer_guard
     def ListUploads(self, request: storage_pb2.ListUploadsRequest, context: Any) -> storage_pb2.ListUploadsResponse:
         return storage_pb2.ListUploadsResponse(uploads=self.uploads.list(request))

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from aismesh.cmn.errors import InvalidArgument
+from aismesh.cmn.rpc import CHUNK_SIZE
 
 Read = Callable[[int], bytes]
-# Request bodies are read in pieces of this size: every thread of a worker holds a few of them
-# at once, so 1 MiB pieces made a worker's RSS grow with object size (53 -> 105 MB at 16 MiB).
-BODY_CHUNK = 256 << 10
+# Request bodies are read in pieces of this size. Measured: 256 KiB pieces kept a worker at
+# 84 MB instead of 105 MB under 16 MiB PUTs but cost 25-50% of 1-16 MiB PUT throughput in a
+# full bench run (docs/performance.md), so the gRPC chunk size it is.
+BODY_CHUNK = CHUNK_SIZE
 
 
 def plain_body(read: Read, length: int, chunk_size: int) -> Iterator[bytes]:
