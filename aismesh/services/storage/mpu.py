@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Iterable
 
 from aismesh.cmn import errors
-from aismesh.cmn.checksum import new_hasher
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.protos import storage_pb2, types_pb2
 from aismesh.services.storage import layout
@@ -27,7 +26,17 @@ from aismesh.services.storage.store import PutSpec, Store
 
 MIN_PART_SIZE = 5 << 20
 _PART_XATTR = "user.ais.part"
-_COPY_CHUNK = 1 << 20
+
+
+def _copy_all(src: int, dst: int, count: int) -> int:
+    """Append ``count`` bytes of ``src`` to ``dst`` in the kernel (copy_file_range)."""
+    left = count
+    while left > 0:
+        n = os.copy_file_range(src, dst, min(left, 1 << 30))
+        if n == 0:
+            raise errors.Internal(f"a part file ended {left} bytes early")
+        left -= n
+    return count
 
 
 class Uploads:
@@ -137,29 +146,19 @@ class Uploads:
         spec = PutSpec(bck=bck, bid=req.bucket.bid, name=req.name, content_type=str(info["content_type"]),
                        custom=dict(info["custom"]),  # type: ignore[call-overload]
                        cks_type=str(info["cks_type"]), versioning=bool(info["versioning"]))
-        mp = self.store.mountpath_for(bck, req.name)
-        tmp = self.store.work_file(mp)
-        hasher = new_hasher(spec.cks_type)
-        md5s = hashlib.md5()
+        md5s = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen))
+        fd, mp, tmp = self.store.create_work(spec)
         size = 0
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             for part in chosen:
-                md5s.update(bytes.fromhex(part.etag))
                 with open(os.path.join(path, f"{part.part_number:05d}"), "rb") as src:
-                    while chunk := src.read(_COPY_CHUNK):
-                        os.write(fd, chunk)
-                        hasher.update(chunk)
-                        size += len(chunk)
-            os.fsync(fd)
-            etag = f"{md5s.hexdigest()}-{len(chosen)}"
-            attrs = self.store.commit(spec, mp, tmp, fd, size, hasher.hexdigest(), "", etag=etag)
+                    size += _copy_all(src.fileno(), fd, part.size)
         except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            os.unlink(tmp)
             raise
         finally:
             os.close(fd)
+        attrs = self.store.commit_work(spec, mp, tmp, size, etag=f"{md5s.hexdigest()}-{len(chosen)}")
         shutil.rmtree(path, ignore_errors=True)
         return attrs
 

@@ -144,7 +144,7 @@ class Store:
         tmp = self.work_file(mp)
         return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), mp, tmp
 
-    def commit_work(self, spec: PutSpec, mp: str, tmp: str, size: int) -> types_pb2.ObjAttrs:
+    def commit_work(self, spec: PutSpec, mp: str, tmp: str, size: int, etag: str = "") -> types_pb2.ObjAttrs:
         """Turn a work file a same-host writer filled into the object: verify, checksum, fsync,
         rename. Reading it back costs a page-cache copy, far less than a gRPC stream."""
         try:
@@ -174,7 +174,7 @@ class Store:
             cks_value, md5_hex = hasher.hexdigest(), (md5.hexdigest() if md5 is not None else "")
             self._verify(spec.expected, spec.cks_type, cks_value, md5_hex)
             os.fsync(fd)
-            return self.commit(spec, mp, tmp, fd, actual, cks_value, md5_hex)
+            return self.commit(spec, mp, tmp, fd, actual, cks_value, md5_hex, etag=etag)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
