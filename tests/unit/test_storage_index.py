@@ -68,3 +68,12 @@ def test_layout_never_uses_the_name() -> None:
         (Bck("b", ns_uuid="u", ns_name="n"), 3)
     with pytest.raises(InvalidArgument):
         layout.bucket_dir("/mp", Bck(".."), 1)
+
+
+def test_upper_bound_skips_surrogates_and_max() -> None:
+    assert upper_bound("a\ud7ff") == "a\ue000"
+    assert upper_bound("a\U0010ffff") == "b"
+    assert upper_bound("\U0010ffff") is None
+    bound = upper_bound("x\ud7ff")
+    assert bound is not None
+    bound.encode("utf-8")  # usable as a SQLite parameter

@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
                     "(default: an abstract socket named after the node; 'off' disables it)")
     args = ap.parse_args(argv)
     log = jlog.setup(f"storage-{args.id}")
+    # Installed first: a stop asked for while the index is being rebuilt ends the node right after.
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
 
     store = Store(args.id, args.mountpath)
     store.open()
@@ -46,25 +50,23 @@ def main(argv: list[str] | None = None) -> int:
     if local is not None:
         local.start()
     set_serving(health, [SERVICE], True)
-    addrs = args.metadata.split(",")
-    target = addrs[0] if len(addrs) == 1 else "ipv4:" + ",".join(addrs)
-    channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+    # One long-lived channel per metadata replica (hostnames allowed), made once.
+    addrs = [a.strip() for a in args.metadata.split(",") if a.strip()]
+    channels = [grpc.insecure_channel(a, options=CHANNEL_OPTIONS) for a in addrs]
     node = metadata_pb2.Node(id=args.id, type="target", grpc_addr=args.advertise or args.listen,
                              mountpaths=store.mountpaths, local_socket=local_path, host_id=host_id())
-    membership = Membership(metadata_pb2_grpc.MetadataStub(channel), node, store)
+    membership = Membership([metadata_pb2_grpc.MetadataStub(ch) for ch in channels], node, store)
+    servicer.smap_version = lambda: membership.smap_version
     membership.start()
     jlog.event(log, "serving", listen=args.listen, port=port, mountpaths=store.mountpaths)
-
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     set_serving(health, [SERVICE], False)
     membership.stop.set()
     if local is not None:
         local.stop()
-    server.stop(grace=1.0).wait(3)
-    channel.close()
+    server.stop(grace=0.5).wait(2)  # in-flight streams get half a second
+    for ch in channels:
+        ch.close()
     store.close()
     jlog.event(log, "stopped")
     return 0

@@ -36,7 +36,10 @@ def upper_bound(prefix: str) -> str | None:
     p = prefix.rstrip("\U0010ffff")
     if not p:
         return None
-    return p[:-1] + chr(ord(p[-1]) + 1)
+    nxt = ord(p[-1]) + 1
+    if 0xD800 <= nxt <= 0xDFFF:
+        nxt = 0xE000  # surrogates are not UTF-8: the next encodable code point bounds the same set
+    return p[:-1] + chr(nxt)
 
 
 class Index:

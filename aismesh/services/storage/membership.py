@@ -1,7 +1,10 @@
 """This node's membership: register with the metadata service, heartbeat, follow the BMD.
 
 The metadata service may be down or restarting: every loop retries with a capped backoff and
-the node keeps serving meanwhile. A NOT_FOUND heartbeat (lease lapsed) means register again.
+the node keeps serving meanwhile. A NOT_FOUND heartbeat (lease lapsed, or the node was removed
+from the Smap) means register again, and so does a metadata service that was unreachable and
+answers again. With several metadata addresses (replicas) the node keeps one long-lived channel
+to each and moves to the next when the current one is unavailable.
 """
 
 from __future__ import annotations
@@ -21,13 +24,23 @@ log = logging.getLogger("storage.membership")
 
 
 class Membership:
-    def __init__(self, stub: metadata_pb2_grpc.MetadataStub, node: metadata_pb2.Node, store: Store) -> None:
-        self.stub = stub
+    def __init__(self, stubs: list[metadata_pb2_grpc.MetadataStub], node: metadata_pb2.Node, store: Store) -> None:
+        if not stubs:
+            raise ValueError("no metadata service address")
+        self.stubs = stubs
+        self._current = 0
         self.node = node
         self.store = store
         self.stop = threading.Event()
         self.registered = threading.Event()
         self.smap_version = 0
+
+    @property
+    def stub(self) -> metadata_pb2_grpc.MetadataStub:
+        return self.stubs[self._current % len(self.stubs)]
+
+    def _next_replica(self) -> None:
+        self._current += 1
 
     def start(self) -> None:
         threading.Thread(target=self._heartbeat_loop, daemon=True, name="heartbeat").start()
@@ -58,13 +71,18 @@ class Membership:
                     lease = 0  # lease lapsed: register again right away
                     continue
                 log.info("metadata service unavailable: %s", err.message)
+                if isinstance(err, errors.RemoteUnavailable):
+                    self._next_replica()
+                # It may have come back without our node (a new etcd, a removed Smap entry):
+                # register again once it answers; RegisterNode is idempotent.
+                lease = 0
             self.stop.wait(backoff)
             backoff = min(backoff * 2, 2.0)
 
     def _bmd_loop(self) -> None:
         backoff = 0.2
         while not self.stop.is_set():
-            version = self.store._bmd[0] if self.store._bmd else 0
+            version = self.store.bmd_version
             try:
                 call = self.stub.WatchBMD(metadata_pb2.WatchRequest(after_version=version, subscriber=self.node.id))
                 for bmd in call:
@@ -76,6 +94,8 @@ class Membership:
                     backoff = 0.2
             except grpc.RpcError as e:
                 log.info("BMD watch interrupted: %s", e.code())
+                if e.code() == grpc.StatusCode.UNAVAILABLE:
+                    self._next_replica()
             except Exception:
                 log.exception("applying a BMD failed")
             self.stop.wait(backoff)

@@ -1,11 +1,16 @@
-"""Per-object metadata in one extended attribute next to the data (the truth about an object)."""
+"""Per-object metadata in one extended attribute next to the data (the truth about an object).
+
+``user.ais.meta`` holds one compact JSON object (see ObjMeta): name, size, checksum type and
+value, version, atime/mtime in Unix ns, content type, custom metadata, the S3 ETag and what a
+remote backend reported. The listing index (index.py) is rebuilt from these when in doubt.
+"""
 
 from __future__ import annotations
 
 import errno
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from aismesh.cmn.errors import InvalidArgument
 from aismesh.protos import types_pb2
@@ -34,7 +39,11 @@ class ObjMeta:
 
     @classmethod
     def decode(cls, raw: bytes) -> ObjMeta:
-        return cls(**json.loads(raw))
+        """Parse the xattr; keys a newer node added are ignored, so a downgrade still reads it."""
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError("object metadata is not a JSON object")
+        return cls(**{k: v for k, v in doc.items() if k in _FIELDS})
 
     def to_attrs(self, location: str = "") -> types_pb2.ObjAttrs:
         return types_pb2.ObjAttrs(
@@ -43,6 +52,9 @@ class ObjMeta:
             custom=self.custom, etag=self.etag, location=location, is_cached=True, remote_etag=self.remote_etag,
             remote_version=self.remote_version, remote_mtime_ns=self.remote_mtime_ns,
         )
+
+
+_FIELDS = frozenset(f.name for f in fields(ObjMeta))
 
 
 def write(target: int | str, meta: ObjMeta) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import grpc
 
 from aismesh.cmn import errors
 from aismesh.cmn.names import Bck
@@ -17,6 +19,8 @@ from aismesh.services.storage.mpu import Uploads
 from aismesh.services.storage.store import PutSpec, Store
 
 log = logging.getLogger("storage")
+# The gateway asks every node for one entry more than its page (up to 10000) to learn whether
+# more follow, hence 10001.
 LIST_DEFAULT, LIST_MAX = 1000, 10_001
 
 
@@ -26,11 +30,14 @@ def bucket_of(ref: types_pb2.BucketRef) -> tuple[Bck, int]:
     return Bck.from_proto(ref.bck), ref.bid
 
 
-def data_of(first: Any, rest: Iterator[Any]) -> Iterator[bytes]:
-    if first.data:
-        yield first.data
-    for msg in rest:
+def chunks_of(requests: Iterator[Any], context: Any) -> Iterator[bytes]:
+    """The data of a client stream after its header. A client that cancels makes the iterator
+    raise; a stream that merely ends while the call is no longer active is refused as well, so
+    a truncated body can never be committed."""
+    for msg in requests:
         yield msg.data
+    if not context.is_active():
+        raise errors.InvalidArgument("the client went away before the body ended: nothing stored")
 
 
 class StorageServicer(storage_pb2_grpc.StorageServicer):
@@ -38,21 +45,35 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         self.store = store
         self.uploads = Uploads(store)
         self.started_ns = time.time_ns()
-        self.smap_version = 0
+        # Set by __main__ to the membership's view; NodeInfo reports it.
+        self.smap_version: Callable[[], int] = lambda: 0
 
     @errors.servicer_guard
     def PutObject(self, request_iterator: Iterator[storage_pb2.PutObjectRequest], context: Any) -> types_pb2.ObjAttrs:
         first = next(request_iterator, None)
         if first is None or not first.HasField("header"):
             raise errors.InvalidArgument("PutObject: the first message must be the header")
-        return self.store.put(self.spec_of(first.header), (m.data for m in request_iterator))
+        try:
+            return self.store.put(self.spec_of(first.header), chunks_of(request_iterator, context))
+        except grpc.RpcError:
+            return self._client_gone(context, types_pb2.ObjAttrs())
+
+    @staticmethod
+    def _client_gone(context: Any, empty: Any) -> Any:
+        """The client cancelled mid-stream (the request iterator raised): the work file is gone
+        and the old object stands. Nobody is left to answer, and returning any message keeps
+        grpc from logging a spurious serialization error; a live call still fails loudly."""
+        if context.is_active():
+            raise errors.Internal("the request stream failed while the call was still active")
+        return empty
 
     @staticmethod
     def spec_of(h: storage_pb2.PutHeader) -> PutSpec:
         bck, bid = bucket_of(h.bucket)
         return PutSpec(bck=bck, bid=bid, name=h.name, size=h.size, content_type=h.content_type,
                        custom=dict(h.custom), cks_type=h.checksum_type, versioning=h.versioning,
-                       compute_md5=h.compute_md5, expected=h.expected if h.HasField("expected") else None)
+                       compute_md5=h.compute_md5, expected=h.expected if h.HasField("expected") else None,
+                       remote=h.remote if h.HasField("remote") else None)
 
     def open_for_read(self, request: storage_pb2.GetObjectRequest) -> tuple[int, types_pb2.ObjAttrs, int, int, bool]:
         """Open the object and resolve the range before any byte leaves (errors stay clean)."""
@@ -71,7 +92,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
 
     @errors.servicer_guard
     def GetObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> Iterator[storage_pb2.GetObjectResponse]:
-        return self._stream(*self.open_for_read(request))
+        return self._stream(context, *self.open_for_read(request))
 
     @errors.servicer_guard
     def ReadObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> storage_pb2.GetObjectResponse:
@@ -93,8 +114,11 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         return self.store.put(self.spec_of(request.header), (request.data,))
 
     @staticmethod
-    def _stream(fd: int, attrs: types_pb2.ObjAttrs, offset: int, length: int,
+    def _stream(context: Any, fd: int, attrs: types_pb2.ObjAttrs, offset: int, length: int,
                 is_range: bool) -> Iterator[storage_pb2.GetObjectResponse]:
+        """The first message carries attrs and the first chunk (a small object is one message).
+        os.pread hands back one fresh bytes object per chunk, which protobuf adopts: reading into
+        a reused buffer would only add a copy out of it."""
         try:
             first = os.pread(fd, min(CHUNK_SIZE, length), offset) if length else b""
             yield storage_pb2.GetObjectResponse(attrs=attrs, is_range=is_range, range_offset=offset,
@@ -106,6 +130,11 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
                     raise errors.Internal(f"{attrs.name}: file ended at {pos} of {end} bytes")
                 yield storage_pb2.GetObjectResponse(data=data)
                 pos += len(data)
+        except errors.AisError as e:
+            errors.to_grpc_abort(context, e)
+        except OSError as e:
+            log.exception("reading %s failed", attrs.name)
+            errors.to_grpc_abort(context, errors.Internal(f"{attrs.name}: read failed: {e}"))
         finally:
             os.close(fd)
 
@@ -137,6 +166,8 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         bck, bid = bucket_of(request.bucket)
         if request.delimiter not in ("", "/"):
             raise errors.InvalidArgument(f'only "/" is supported as a delimiter, got "{request.delimiter}"')
+        if request.page_size < 0:
+            raise errors.InvalidArgument(f"page size must not be negative, got {request.page_size}")
         limit = min(request.page_size or LIST_DEFAULT, LIST_MAX)
         entries, more = self.store.list_page(bck, bid, request.prefix, request.start_after, limit,
                                              request.delimiter, request.with_attrs)
@@ -149,9 +180,8 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
             st = os.statvfs(mp)
             mps.append(storage_pb2.Mountpath(path=mp, total_bytes=st.f_blocks * st.f_frsize,
                                              free_bytes=st.f_bavail * st.f_frsize))
-        bmd = self.store._bmd
         return storage_pb2.NodeInfoResponse(node_id=self.store.node_id, mountpaths=mps,
-                                            bmd_version=bmd[0] if bmd else 0, smap_version=self.smap_version,
+                                            bmd_version=self.store.bmd_version, smap_version=self.smap_version(),
                                             started_ns=self.started_ns)
 
     # --- multipart -------------------------------------------------------------------------
@@ -165,7 +195,10 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         first = next(request_iterator, None)
         if first is None or not first.HasField("header"):
             raise errors.InvalidArgument("PutPart: the first message must be the header")
-        return self.uploads.put_part(first.header, (m.data for m in request_iterator))
+        try:
+            return self.uploads.put_part(first.header, chunks_of(request_iterator, context))
+        except grpc.RpcError:
+            return self._client_gone(context, storage_pb2.PartInfo())
 
     @errors.servicer_guard
     def CompleteUpload(self, request: storage_pb2.CompleteUploadRequest, context: Any) -> types_pb2.ObjAttrs:

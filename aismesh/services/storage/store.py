@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from aismesh.cmn import errors, hrw
-from aismesh.cmn.checksum import new_hasher
+from aismesh.cmn.checksum import DEFAULT_TYPE, new_hasher
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.protos import types_pb2
 from aismesh.services.storage import layout, objmeta
@@ -40,6 +40,49 @@ class PutSpec:
     expected: types_pb2.Checksum | None = None
     versioning: bool = True
     compute_md5: bool = False
+    remote: types_pb2.ObjAttrs | None = None  # write-through / cold GET: what the backend reported
+
+
+class Digests:
+    """Every hash one PUT needs, fed in one pass: the bucket's checksum, md5 (the S3 ETag) when
+    asked for or when the client sent a Content-MD5, and the client's own type if it differs."""
+
+    def __init__(self, spec: PutSpec) -> None:
+        self.cks_type = spec.cks_type or DEFAULT_TYPE
+        self.expected = spec.expected if spec.expected is not None and spec.expected.value else None
+        want = self.expected.type if self.expected is not None else ""
+        self.hasher = new_hasher(self.cks_type)
+        self.md5 = hashlib.md5() if spec.compute_md5 or want == "md5" else None
+        # A checksum of yet another type (e.g. sha256 on an xxhash bucket) costs one more pass
+        # over the same bytes, never a second read.
+        self.extra = new_hasher(want) if want not in ("", "md5", self.cks_type) else None
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.hasher.update(data)
+        if self.md5 is not None:
+            self.md5.update(data)
+        if self.extra is not None:
+            self.extra.update(data)
+
+    def finish(self) -> tuple[str, str]:
+        """(bucket checksum, md5 hex or ""); raises InvalidArgument when ``expected`` differs."""
+        value = self.hasher.hexdigest()
+        md5_hex = self.md5.hexdigest() if self.md5 is not None else ""
+        exp = self.expected
+        if exp is not None:
+            if exp.type == "md5":
+                got = md5_hex
+            elif exp.type in ("", self.cks_type):
+                got = value
+            else:
+                got = self.extra.hexdigest() if self.extra is not None else ""
+            if not got:
+                raise errors.InvalidArgument(f'cannot verify a "{exp.type}" checksum on this PUT')
+            if got.lower() != exp.value.lower():
+                raise errors.InvalidArgument(
+                    f"{exp.type or self.cks_type} checksum mismatch (BadDigest): expected {exp.value}, "
+                    f"computed {got}: nothing stored", reason="bad-digest")
+        return value, md5_hex
 
 
 class Store:
@@ -48,6 +91,10 @@ class Store:
             raise ValueError("a storage node needs at least one mountpath")
         self.node_id = node_id
         self.mountpaths = [os.path.abspath(m) for m in mountpaths]
+        if len(set(self.mountpaths)) != len(self.mountpaths):
+            raise ValueError(f"a mountpath is given twice: {mountpaths}")
+        # HRW candidates with their digests computed once, not on every request.
+        self._mp_candidates = [(m, hrw.digest(m)) for m in self.mountpaths]
         self.indexes = {m: Index(m) for m in self.mountpaths}
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         # Latest BMD seen: (version, {(uname, bid)}); None until the first one arrives.
@@ -73,7 +120,12 @@ class Store:
     # --- helpers ---------------------------------------------------------------------------
 
     def mountpath_for(self, bck: Bck, name: str) -> str:
-        return hrw.pick_str(bck.object_uname(name), self.mountpaths)
+        return hrw.pick(bck.object_uname(name), self._mp_candidates)
+
+    @property
+    def bmd_version(self) -> int:
+        """The version of the newest BMD this node has applied (0: none yet)."""
+        return self._bmd[0] if self._bmd is not None else 0
 
     def lock_for(self, bck: Bck, name: str) -> threading.Lock:
         return self._locks[hrw.digest(bck.object_uname(name)) % _LOCK_STRIPES]
@@ -104,8 +156,7 @@ class Store:
         self.check_bucket(spec.bck, spec.bid)
         mp = self.mountpath_for(spec.bck, spec.name)
         tmp = self.work_file(mp)
-        hasher = new_hasher(spec.cks_type)
-        md5 = hashlib.md5() if spec.compute_md5 else None
+        digests = Digests(spec)  # an unknown checksum type fails here, before any file exists
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             received = 0
@@ -113,17 +164,13 @@ class Store:
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view):]
-                hasher.update(chunk)
-                if md5 is not None:
-                    md5.update(chunk)
+                digests.update(chunk)
                 received += len(chunk)
             if spec.size >= 0 and received != spec.size:
                 raise errors.InvalidArgument(
                     f"received {received} bytes, but the request announced {spec.size}: nothing stored",
                     reason="incomplete-body")
-            cks_value = hasher.hexdigest()
-            md5_hex = md5.hexdigest() if md5 is not None else ""
-            self._verify(spec.expected, spec.cks_type, cks_value, md5_hex)
+            cks_value, md5_hex = digests.finish()
             os.fsync(fd)
             return self.commit(spec, mp, tmp, fd, received, cks_value, md5_hex)
         except BaseException:
@@ -158,8 +205,7 @@ class Store:
                 raise errors.InvalidArgument(
                     f"received {actual} bytes, but the request announced {announced}: nothing stored",
                     reason="incomplete-body")
-            hasher = new_hasher(spec.cks_type)
-            md5 = hashlib.md5() if spec.compute_md5 else None
+            digests = Digests(spec)
             buf = bytearray(1 << 20)
             view = memoryview(buf)
             pos = 0
@@ -167,12 +213,9 @@ class Store:
                 n = os.preadv(fd, [view], pos)
                 if n <= 0:
                     break
-                hasher.update(view[:n])
-                if md5 is not None:
-                    md5.update(view[:n])
+                digests.update(view[:n])
                 pos += n
-            cks_value, md5_hex = hasher.hexdigest(), (md5.hexdigest() if md5 is not None else "")
-            self._verify(spec.expected, spec.cks_type, cks_value, md5_hex)
+            cks_value, md5_hex = digests.finish()
             os.fsync(fd)
             return self.commit(spec, mp, tmp, fd, actual, cks_value, md5_hex, etag=etag)
         except BaseException:
@@ -181,18 +224,6 @@ class Store:
             raise
         finally:
             os.close(fd)
-
-    @staticmethod
-    def _verify(expected: types_pb2.Checksum | None, cks_type: str, value: str, md5_hex: str) -> None:
-        if expected is None or not expected.value:
-            return
-        got = md5_hex if expected.type == "md5" else (value if expected.type in ("", cks_type) else "")
-        if not got:
-            raise errors.InvalidArgument(f'cannot verify a "{expected.type}" checksum on this PUT')
-        if got.lower() != expected.value.lower():
-            raise errors.InvalidArgument(
-                f"{expected.type or cks_type} checksum mismatch: expected {expected.value}, computed {got}",
-                reason="bad-digest")
 
     def commit(self, spec: PutSpec, mp: str, tmp: str, fd: int, size: int, cks_value: str,
                 md5_hex: str, etag: str = "") -> types_pb2.ObjAttrs:
@@ -208,6 +239,11 @@ class Store:
             meta = ObjMeta(name=spec.name, size=size, cks_type=spec.cks_type or "xxhash", cks_value=cks_value,
                            version=version, atime_ns=now, mtime_ns=now, content_type=spec.content_type,
                            custom=dict(spec.custom or {}), etag=etag or md5_hex)
+            if spec.remote is not None:
+                meta.remote_etag = spec.remote.etag
+                meta.remote_version = spec.remote.version
+                meta.remote_mtime_ns = spec.remote.mtime_ns
+                meta.etag = meta.etag or spec.remote.etag  # no local md5: the backend's ETag stands
             objmeta.write(fd, meta)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
