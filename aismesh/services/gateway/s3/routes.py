@@ -192,7 +192,7 @@ def list_objects(entry: BucketEntry) -> Response:
             ans.next_continuation_token = encode_token(last)
         else:
             ans.next_marker = last
-    body = xml.list_objects_v2(ans) if is_v2 else xml.list_objects_v1(ans)
+    body = xml.list_objects(ans, v2=is_v2)
     return Response(body, content_type="application/xml")
 
 

@@ -83,45 +83,26 @@ def _contents(ans: ListingAnswer) -> str:
     return "".join(parts)
 
 
-def list_objects_v2(ans: ListingAnswer) -> bytes:
+def list_objects(ans: ListingAnswer, v2: bool) -> bytes:
+    """ListBucketResult for ListObjectsV2 (KeyCount, tokens, StartAfter) or V1 (Marker, NextMarker),
+    elements in the order S3 sends them; optional ones only when set."""
     et = ans.encoding_type
-    fields = [
-        f"<Name>{escape(ans.bucket)}</Name>",
-        f"<Prefix>{_enc(ans.prefix, et)}</Prefix>",
-        f"<KeyCount>{len(ans.entries)}</KeyCount>",
-        f"<MaxKeys>{ans.max_keys}</MaxKeys>",
-    ]
-    if ans.delimiter:
-        fields.append(f"<Delimiter>{_enc(ans.delimiter, et)}</Delimiter>")
-    fields.append(f"<IsTruncated>{'true' if ans.is_truncated else 'false'}</IsTruncated>")
-    if ans.continuation_token:
-        fields.append(f"<ContinuationToken>{escape(ans.continuation_token)}</ContinuationToken>")
-    if ans.next_continuation_token:
-        fields.append(f"<NextContinuationToken>{escape(ans.next_continuation_token)}</NextContinuationToken>")
-    if ans.start_after:
-        fields.append(f"<StartAfter>{_enc(ans.start_after, et)}</StartAfter>")
-    if et:
-        fields.append(f"<EncodingType>{et}</EncodingType>")
-    body = "".join(fields) + _contents(ans)
-    return f"{_HEAD}<ListBucketResult {_NS}>{body}</ListBucketResult>".encode()
 
+    def opt(tag: str, value: str, encode: bool = True) -> str:
+        return f"<{tag}>{_enc(value, et) if encode else escape(value)}</{tag}>" if value else ""
 
-def list_objects_v1(ans: ListingAnswer) -> bytes:
-    et = ans.encoding_type
-    fields = [
-        f"<Name>{escape(ans.bucket)}</Name>",
-        f"<Prefix>{_enc(ans.prefix, et)}</Prefix>",
-        f"<Marker>{_enc(ans.marker, et)}</Marker>",
-        f"<MaxKeys>{ans.max_keys}</MaxKeys>",
-    ]
-    if ans.delimiter:
-        fields.append(f"<Delimiter>{_enc(ans.delimiter, et)}</Delimiter>")
-    fields.append(f"<IsTruncated>{'true' if ans.is_truncated else 'false'}</IsTruncated>")
-    if ans.next_marker:
-        fields.append(f"<NextMarker>{_enc(ans.next_marker, et)}</NextMarker>")
-    if et:
-        fields.append(f"<EncodingType>{et}</EncodingType>")
-    body = "".join(fields) + _contents(ans)
+    if v2:
+        third = f"<KeyCount>{len(ans.entries)}</KeyCount>"
+        tail = (opt("ContinuationToken", ans.continuation_token, encode=False)
+                + opt("NextContinuationToken", ans.next_continuation_token, encode=False)
+                + opt("StartAfter", ans.start_after))
+    else:
+        third = f"<Marker>{_enc(ans.marker, et)}</Marker>"
+        tail = opt("NextMarker", ans.next_marker)
+    body = (f"<Name>{escape(ans.bucket)}</Name><Prefix>{_enc(ans.prefix, et)}</Prefix>{third}"
+            f"<MaxKeys>{ans.max_keys}</MaxKeys>{opt('Delimiter', ans.delimiter)}"
+            f"<IsTruncated>{'true' if ans.is_truncated else 'false'}</IsTruncated>{tail}"
+            f"{opt('EncodingType', et, encode=False)}{_contents(ans)}")
     return f"{_HEAD}<ListBucketResult {_NS}>{body}</ListBucketResult>".encode()
 
 
