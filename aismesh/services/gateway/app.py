@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 
@@ -39,7 +38,7 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
 
     @app.before_request
     def _request_id() -> None:
-        g.request_id = uuid.uuid4().hex[:16].upper()
+        g.request_id = os.urandom(8).hex().upper()  # 16 hex digits; uuid4 showed in profiles
         g.started = time.perf_counter()
 
     @app.after_request
