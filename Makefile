@@ -4,8 +4,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
-PROTOS := $(wildcard aismesh/protos/*.proto)
-GEN := $(PROTOS:.proto=_pb2.py)
+PROTOS := $(wildcard protos/*.proto)
+GEN := $(patsubst protos/%.proto,aismesh/protos/%_pb2.py,$(PROTOS))
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
 .DEFAULT_GOAL := help
@@ -27,13 +27,14 @@ $(STAMP): pyproject.toml setup.py | $(BIN)/python
 		|| { echo "make install: dependencies are missing after pip install" >&2; exit 1; }
 	@touch $(STAMP)
 
-aismesh/protos/%_pb2.py: aismesh/protos/%.proto $(STAMP)
-	@$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+# protoc sees protos/ as aismesh/protos/: the modules land in (and import from) aismesh.protos.
+aismesh/protos/%_pb2.py: protos/%.proto $(STAMP)
+	@$(BIN)/python -m grpc_tools.protoc -Iaismesh/protos=protos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
 
 install: $(STAMP) $(GEN) ## install everything into .venv (idempotent, quiet): deps, gRPC code, etcd
 	@true
 
-protos: $(GEN) ## (re)generate the gRPC modules from aismesh/protos/*.proto
+protos: $(GEN) ## (re)generate the gRPC modules from protos/*.proto
 
 up: install ## install, then run the whole mesh in the foreground (Ctrl-C stops it)
 	@$(BIN)/aismesh up $(ARGS)
@@ -54,7 +55,7 @@ test-integration: install ## integration tests only (starts etcd and every servi
 	@$(BIN)/python -m pytest -q tests/integration $(ARGS)
 
 lint: install ## ruff
-	@$(BIN)/ruff check aismesh tests
+	@$(BIN)/ruff check aismesh services tests
 
 type: install ## mypy on the package
 	@$(BIN)/mypy

@@ -49,19 +49,19 @@ def build_specs(st: State, workers: int) -> list[ServiceSpec]:
             "--initial-cluster", f"aismesh=http://{h}:{p['etcd-peer']}",
         ), etcd_addr, os.path.join(logs, "etcd.log")),
         ServiceSpec("metadata", "metadata", (
-            py, "-m", "aismesh.services.metadata", "--listen", meta_addr, "--etcd", etcd_addr, "--id", "m1",
+            py, "-m", "services.metadata", "--listen", meta_addr, "--etcd", etcd_addr, "--id", "m1",
         ), meta_addr, os.path.join(logs, "metadata.log")),
     ]
     for t in target_names(st.targets):
         addr = f"{h}:{p[t]}"
         mps = [os.path.join(data, "targets", t, f"mp{i}") for i in (1, 2)]
-        argv = [py, "-m", "aismesh.services.storage", "--listen", addr, "--metadata", meta_addr, "--id", t]
+        argv = [py, "-m", "services.storage", "--listen", addr, "--metadata", meta_addr, "--id", t]
         for mp in mps:
             argv += ["--mountpath", mp]
         specs.append(ServiceSpec(t, "storage", tuple(argv), addr, os.path.join(logs, f"{t}.log")))
     gw = f"{h}:{st.port}"
     specs.append(ServiceSpec("gateway", "gateway", (
-        py, "-m", "aismesh.services.gateway", "--listen", gw, "--metadata", meta_addr, "--workers", str(workers),
+        py, "-m", "services.gateway", "--listen", gw, "--metadata", meta_addr, "--workers", str(workers),
     ), gw, os.path.join(logs, "gateway.log")))
     return specs
 

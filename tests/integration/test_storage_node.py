@@ -71,7 +71,7 @@ class Node:
         return [str(self.tmp / "mp1"), str(self.tmp / "mp2")]
 
     def start(self) -> None:
-        argv = [sys.executable, "-m", "aismesh.services.storage", "--listen", self.addr, "--metadata",
+        argv = [sys.executable, "-m", "services.storage", "--listen", self.addr, "--metadata",
                 self.meta_addr, "--id", NODE, "--local-socket", "off"]
         for mp in self.mountpaths:
             argv += ["--mountpath", mp]
@@ -119,7 +119,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         wait_for("etcd healthy", lambda: etcd_healthy(etcd_addr))
         with open(tmp / "metadata.log", "wb") as log:
             procs.append(subprocess.Popen([
-                sys.executable, "-m", "aismesh.services.metadata", "--listen", meta_addr, "--etcd", etcd_addr,
+                sys.executable, "-m", "services.metadata", "--listen", meta_addr, "--etcd", etcd_addr,
                 "--node-ttl", "3"], stdout=log, stderr=log))
         wait_for("metadata SERVING", lambda: check_health(meta_addr, 0.5))
         with grpc.insecure_channel(meta_addr) as mch, grpc.insecure_channel(node.addr) as sch:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aismesh.cmn.errors import InvalidArgument
-from aismesh.services.gateway.s3.chunked import aws_chunked_body, plain_body
+from services.gateway.s3.chunked import aws_chunked_body, plain_body
 
 
 def encode_aws_chunked(payload: bytes, chunk: int, trailer: bytes = b"") -> bytes:

@@ -4,9 +4,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aismesh.protos import types_pb2
-from aismesh.services.gateway.cluster import merge_pages
-from aismesh.services.gateway.s3.routes import decode_token, encode_token
-from aismesh.services.gateway.s3.xml import ListingAnswer, list_objects
+from services.gateway.cluster import merge_pages
+from services.gateway.s3.routes import decode_token, encode_token
+from services.gateway.s3.xml import ListingAnswer, list_objects
 
 
 def entries(*names: str, is_dir: bool = False) -> list[types_pb2.ObjAttrs]:

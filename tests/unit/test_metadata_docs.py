@@ -4,7 +4,7 @@ import pytest
 
 from aismesh.cmn import errors
 from aismesh.cmn.names import Bck
-from aismesh.services.metadata import docs
+from services.metadata import docs
 
 
 def bmd_with(*names: str) -> dict:

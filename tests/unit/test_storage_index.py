@@ -6,9 +6,9 @@ import pytest
 
 from aismesh.cmn.errors import InvalidArgument
 from aismesh.cmn.names import Bck
-from aismesh.services.storage import layout
-from aismesh.services.storage.index import Index, upper_bound
-from aismesh.services.storage.objmeta import ObjMeta
+from services.storage import layout
+from services.storage.index import Index, upper_bound
+from services.storage.objmeta import ObjMeta
 
 
 def test_upper_bound() -> None:

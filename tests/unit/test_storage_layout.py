@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from aismesh.cmn.errors import InvalidArgument
 from aismesh.cmn.names import Bck
-from aismesh.services.storage import layout
+from services.storage import layout
 
 MP = "/data/mp1"
 BCK = Bck("bucket", provider="aws", ns_uuid="u1", ns_name="ns")

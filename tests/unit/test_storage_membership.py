@@ -9,8 +9,8 @@ import grpc
 
 from aismesh.cmn import errors
 from aismesh.protos import metadata_pb2
-from aismesh.services.storage.membership import Membership
-from aismesh.services.storage.store import Store
+from services.storage.membership import Membership
+from services.storage.store import Store
 
 
 class FakeError(grpc.RpcError):

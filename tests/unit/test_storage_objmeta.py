@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from aismesh.cmn.errors import InvalidArgument
-from aismesh.services.storage import objmeta
-from aismesh.services.storage.objmeta import ObjMeta
+from services.storage import objmeta
+from services.storage.objmeta import ObjMeta
 
 
 def sample() -> ObjMeta:

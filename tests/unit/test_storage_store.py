@@ -16,8 +16,8 @@ from aismesh.cmn import errors
 from aismesh.cmn.checksum import compute
 from aismesh.cmn.names import Bck
 from aismesh.protos import types_pb2
-from aismesh.services.storage import layout
-from aismesh.services.storage.store import PutSpec, Store
+from services.storage import layout
+from services.storage.store import PutSpec, Store
 
 BCK = Bck("b")
 BID = 5

@@ -7,11 +7,11 @@ from xml.sax.saxutils import escape
 
 from flask import Response, request
 
-from aismesh.services.gateway import multipart as mpu
-from aismesh.services.gateway.cluster import Cluster
-from aismesh.services.gateway.metasync import BucketEntry
-from aismesh.services.gateway.s3 import xml
-from aismesh.services.gateway.s3.errors import S3Error
+from services.gateway import multipart as mpu
+from services.gateway.cluster import Cluster
+from services.gateway.metasync import BucketEntry
+from services.gateway.s3 import xml
+from services.gateway.s3.errors import S3Error
 
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'

@@ -18,10 +18,10 @@ from aismesh.cmn import errors
 from aismesh.cmn.names import Bck, s3_bucket_name_error
 from aismesh.cmn.ranges import parse_range
 from aismesh.protos import types_pb2
-from aismesh.services.gateway.cluster import Cluster
-from aismesh.services.gateway.metasync import BucketEntry
-from aismesh.services.gateway.s3 import chunked, multipart, xml
-from aismesh.services.gateway.s3.errors import S3Error, from_ais, no_such_bucket, render
+from services.gateway.cluster import Cluster
+from services.gateway.metasync import BucketEntry
+from services.gateway.s3 import chunked, multipart, xml
+from services.gateway.s3.errors import S3Error, from_ais, no_such_bucket, render
 
 bp = Blueprint("s3", __name__)
 METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD"]

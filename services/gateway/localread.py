@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from aismesh.cmn import errors
 from aismesh.cmn.localread import host_id, recv_message, send_message, socket_address
 from aismesh.protos import storage_pb2, types_pb2
-from aismesh.services.gateway.metasync import NodeView
+from services.gateway.metasync import NodeView
 
 
 def is_local(node: NodeView) -> bool:

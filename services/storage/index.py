@@ -16,8 +16,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
-from aismesh.services.storage import layout, objmeta
-from aismesh.services.storage.objmeta import ObjMeta
+from services.storage import layout, objmeta
+from services.storage.objmeta import ObjMeta
 
 log = logging.getLogger("storage.index")
 _SCHEMA = """

@@ -1,4 +1,4 @@
-"""``python -m aismesh.services.metadata``: the metadata service (BMD, Smap, config in etcd)."""
+"""``python -m services.metadata``: the metadata service (BMD, Smap, config in etcd)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from aismesh.cmn import errors
 from aismesh.cmn import log as jlog
 from aismesh.cmn.rpc import make_server, set_serving
 from aismesh.protos import metadata_pb2_grpc
-from aismesh.services.metadata.etcdstore import EtcdStore
-from aismesh.services.metadata.server import MetadataServicer
+from services.metadata.etcdstore import EtcdStore
+from services.metadata.server import MetadataServicer
 
 SERVICE = "aismesh.Metadata"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m aismesh.services.metadata", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m services.metadata", description=__doc__)
     ap.add_argument("--listen", required=True, help="HOST:PORT for gRPC")
     ap.add_argument("--etcd", required=True, help="etcd client endpoint(s) HOST:PORT, comma-separated")
     ap.add_argument("--id", default="m1", help="this replica's id (several may run)")

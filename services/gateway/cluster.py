@@ -24,8 +24,8 @@ from aismesh.cmn.names import Bck, check_object_name
 from aismesh.cmn.ranges import ByteRange
 from aismesh.cmn.rpc import ChannelPool
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2, storage_pb2_grpc, types_pb2
-from aismesh.services.gateway.localread import LocalReader, is_local
-from aismesh.services.gateway.metasync import BucketEntry, MetaSync, NodeView
+from services.gateway.localread import LocalReader, is_local
+from services.gateway.metasync import BucketEntry, MetaSync, NodeView
 
 # How long one data-path call may take; object bodies stream, so this bounds stalls, not size.
 DATA_TIMEOUT_S = 3600.0

@@ -10,11 +10,11 @@ from flask import Flask, Response, g, request
 
 from aismesh.cmn import errors
 from aismesh.cmn.log import event
-from aismesh.services.gateway.cluster import Cluster
-from aismesh.services.gateway.native import buckets, cluster_api, health, objects
-from aismesh.services.gateway.native import errors as native_errors
-from aismesh.services.gateway.s3 import routes as s3_routes
-from aismesh.services.gateway.s3.errors import S3Error, from_ais
+from services.gateway.cluster import Cluster
+from services.gateway.native import buckets, cluster_api, health, objects
+from services.gateway.native import errors as native_errors
+from services.gateway.s3 import routes as s3_routes
+from services.gateway.s3.errors import S3Error, from_ais
 
 log = logging.getLogger("gateway")
 _QUIET_METHODS = ("GET", "HEAD")

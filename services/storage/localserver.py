@@ -18,7 +18,7 @@ from collections.abc import Callable
 from aismesh.cmn import errors
 from aismesh.cmn.localread import recv_message, send_message, socket_address
 from aismesh.protos import storage_pb2, types_pb2
-from aismesh.services.storage.store import PutSpec, Store
+from services.storage.store import PutSpec, Store
 
 log = logging.getLogger("storage.local")
 Opener = Callable[[storage_pb2.GetObjectRequest], tuple[int, types_pb2.ObjAttrs, int, int, bool]]

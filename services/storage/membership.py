@@ -18,7 +18,7 @@ from aismesh.cmn import errors
 from aismesh.cmn.log import event
 from aismesh.cmn.names import Bck
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc
-from aismesh.services.storage.store import Store
+from services.storage.store import Store
 
 log = logging.getLogger("storage.membership")
 

@@ -15,8 +15,8 @@ from aismesh.cmn.names import Bck
 from aismesh.cmn.ranges import ByteRange
 from aismesh.cmn.rpc import CHUNK_SIZE
 from aismesh.protos import storage_pb2, storage_pb2_grpc, types_pb2
-from aismesh.services.storage.mpu import Uploads
-from aismesh.services.storage.store import PutSpec, Store
+from services.storage.mpu import Uploads
+from services.storage.store import PutSpec, Store
 
 log = logging.getLogger("storage")
 # The gateway asks every node for one entry more than its page (up to 10000) to learn whether

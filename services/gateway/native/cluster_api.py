@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, request
 
 from aismesh.cmn import hrw
-from aismesh.services.gateway.native import errors as nerr
-from aismesh.services.gateway.native.common import cluster
+from services.gateway.native import errors as nerr
+from services.gateway.native.common import cluster
 
 bp = Blueprint("native_cluster", __name__)
 PROXY_ID = "gateway"

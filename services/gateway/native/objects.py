@@ -9,9 +9,9 @@ from flask import Blueprint, Response, request
 from aismesh.cmn import errors
 from aismesh.cmn.ranges import parse_range
 from aismesh.protos import types_pb2
-from aismesh.services.gateway.native.common import bck_from_query, cluster
-from aismesh.services.gateway.s3 import chunked
-from aismesh.services.gateway.s3.xml import http_date
+from services.gateway.native.common import bck_from_query, cluster
+from services.gateway.s3 import chunked
+from services.gateway.s3.xml import http_date
 
 bp = Blueprint("native_objects", __name__)
 PREFIX = "/v1/objects/"
@@ -84,7 +84,7 @@ def obj(_rest: str) -> Response:
     try:
         result = c.get_object(entry, name, rng)
     except errors.RangeNotSatisfiable as e:
-        from aismesh.services.gateway.native import errors as nerr
+        from services.gateway.native import errors as nerr
 
         resp = nerr.response(416, e.message)
         resp.headers["Content-Range"] = f"bytes */{e.object_size}"

@@ -19,9 +19,9 @@ from aismesh.cmn import errors, hrw
 from aismesh.cmn.checksum import DEFAULT_TYPE, new_hasher
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.protos import types_pb2
-from aismesh.services.storage import layout, objmeta
-from aismesh.services.storage.index import Index, Row
-from aismesh.services.storage.objmeta import ObjMeta
+from services.storage import layout, objmeta
+from services.storage.index import Index, Row
+from services.storage.objmeta import ObjMeta
 
 log = logging.getLogger("storage.store")
 _LOCK_STRIPES = 256

@@ -1,4 +1,4 @@
-"""``python -m aismesh.services.storage``: a storage node (AIStore "target")."""
+"""``python -m services.storage``: a storage node (AIStore "target")."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from aismesh.cmn import log as jlog
 from aismesh.cmn.localread import host_id
 from aismesh.cmn.rpc import CHANNEL_OPTIONS, make_server, set_serving
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2_grpc
-from aismesh.services.storage.localserver import LocalServer, default_socket
-from aismesh.services.storage.membership import Membership
-from aismesh.services.storage.server import StorageServicer
-from aismesh.services.storage.store import Store
+from services.storage.localserver import LocalServer, default_socket
+from services.storage.membership import Membership
+from services.storage.server import StorageServicer
+from services.storage.store import Store
 
 SERVICE = "aismesh.Storage"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m aismesh.services.storage", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m services.storage", description=__doc__)
     ap.add_argument("--listen", required=True, help="HOST:PORT for gRPC")
     ap.add_argument("--metadata", required=True, help="metadata service address(es), comma-separated")
     ap.add_argument("--id", required=True, help="stable node id (t1, t2, ...)")

@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from aismesh.cmn import errors
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.protos import storage_pb2, types_pb2
-from aismesh.services.storage import layout
-from aismesh.services.storage.store import PutSpec, Store
+from services.storage import layout
+from services.storage.store import PutSpec, Store
 
 MIN_PART_SIZE = 5 << 20
 _PART_XATTR = "user.ais.part"

@@ -10,8 +10,8 @@ import grpc
 from aismesh.cmn import errors, props
 from aismesh.cmn.names import check_object_name
 from aismesh.protos import storage_pb2, types_pb2
-from aismesh.services.gateway.cluster import CONTROL_TIMEOUT_S, DATA_TIMEOUT_S, Cluster
-from aismesh.services.gateway.metasync import BucketEntry
+from services.gateway.cluster import CONTROL_TIMEOUT_S, DATA_TIMEOUT_S, Cluster
+from services.gateway.metasync import BucketEntry
 
 MAX_PART_NUMBER = 10_000
 

@@ -9,7 +9,7 @@ from flask import current_app, request
 
 from aismesh.cmn.errors import InvalidArgument
 from aismesh.cmn.names import Bck, normalize_provider, parse_namespace
-from aismesh.services.gateway.cluster import Cluster
+from services.gateway.cluster import Cluster
 
 TRUE = ("1", "t", "true", "y", "yes", "on")
 

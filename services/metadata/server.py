@@ -15,9 +15,9 @@ from aismesh.cmn import errors
 from aismesh.cmn.log import event
 from aismesh.cmn.names import Bck, normalize_provider
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, types_pb2
-from aismesh.services.metadata import convert, docs
-from aismesh.services.metadata.etcdstore import EtcdStore, Watcher
-from aismesh.services.metadata.hub import Hub
+from services.metadata import convert, docs
+from services.metadata.etcdstore import EtcdStore, Watcher
+from services.metadata.hub import Hub
 
 log = logging.getLogger("metadata")
 Doc = dict[str, Any]

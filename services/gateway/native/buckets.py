@@ -13,8 +13,8 @@ from flask import Blueprint, Response, request
 from aismesh.cmn import errors
 from aismesh.cmn.names import ais_bucket_name_error, normalize_provider
 from aismesh.protos import types_pb2
-from aismesh.services.gateway.native import errors as nerr
-from aismesh.services.gateway.native.common import action_msg, bck_from_query, cluster
+from services.gateway.native import errors as nerr
+from services.gateway.native.common import action_msg, bck_from_query, cluster
 
 bp = Blueprint("native_buckets", __name__)
 METHODS = ["GET", "POST", "DELETE", "HEAD", "PATCH", "PUT"]

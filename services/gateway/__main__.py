@@ -1,4 +1,4 @@
-"""``python -m aismesh.services.gateway``: the gateway under gunicorn (several worker processes)."""
+"""``python -m services.gateway``: the gateway under gunicorn (several worker processes)."""
 
 from __future__ import annotations
 
@@ -24,14 +24,14 @@ class GatewayServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from aismesh.services.gateway.app import create_app
+        from services.gateway.app import create_app
 
         jlog.setup("gateway")
         return create_app(self.metadata, wait_ready_s=5.0)
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m aismesh.services.gateway", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m services.gateway", description=__doc__)
     ap.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT for HTTP (S3 under /s3, native /v1)")
     ap.add_argument("--metadata", required=True, help="metadata service address(es), comma-separated")
     ap.add_argument("--workers", type=int, default=max(2, multiprocessing.cpu_count() * 2))
