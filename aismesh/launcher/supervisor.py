@@ -3,16 +3,15 @@ that dies (backing off; giving up on a crash loop), and stops them in reverse or
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import signal
 import subprocess
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from aismesh.cmn.proc import die_with_parent
 from aismesh.launcher.services import ServiceSpec, is_healthy
 from aismesh.launcher.state import State
 
@@ -21,13 +20,6 @@ START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 5.0
 CRASH_WINDOW_S = 30.0
 CRASH_LIMIT = 5
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the launcher dies, even by SIGKILL (no orphans)."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -68,7 +60,7 @@ class Supervisor:
         try:
             env = dict(os.environ, PYTHONUNBUFFERED="1")
             proc = subprocess.Popen(list(spec.argv), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    preexec_fn=_die_with_parent, env=env, cwd=self.state.data)
+                                    preexec_fn=die_with_parent, env=env, cwd=self.state.data)
         finally:
             logf.close()
         with self._lock:

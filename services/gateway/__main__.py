@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
+import signal
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from aismesh.cmn import log as jlog
+from aismesh.cmn.proc import die_with_parent
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """A worker dies the moment its master does: left alone, gunicorn workers notice within a
+    second and then drain for the graceful timeout while holding the port, so the restarted
+    gateway could not bind (issue: killed master, ~2 s of refused connections)."""
+    die_with_parent(signal.SIGKILL, parent_pid=server.pid)
 
 
 class GatewayServer(BaseApplication):
@@ -38,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=8, help="threads per worker")
     ap.add_argument("--log-level", default="info")
     args = ap.parse_args(argv)
+    os.environ["AISMESH_GATEWAY_THREADS"] = str(args.threads)  # read by every worker's Cluster
     options = {
         "bind": args.listen,
         "workers": args.workers,
@@ -50,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         "loglevel": args.log_level,
         "proc_name": "aismesh-gateway",
         "preload_app": False,
+        "post_fork": post_fork,
     }
     GatewayServer(options, args.metadata.split(",")).run()
 
