@@ -70,7 +70,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     st.supervisor_pid = os.getpid()
     st.save()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(levelname)s %(message)s")
-    sup = Supervisor(st, services.build_specs(st, args.workers))
+    sup = Supervisor(st, services.build_specs(st, args.workers, args.local_socket))
 
     def on_signal(signum: int, _frame: Any) -> None:
         sup.stopping.set()
@@ -95,7 +95,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _detach(args: argparse.Namespace, data: str) -> int:
     """Run the supervisor in the background; return once every service is healthy."""
     argv = [sys.executable, "-m", "aismesh.launcher.cli", "up", "--data", data, "--host", args.host,
-            "--port", str(args.port), "--targets", str(args.targets), "--workers", str(args.workers)]
+            "--port", str(args.port), "--targets", str(args.targets), "--workers", str(args.workers),
+            "--local-socket", args.local_socket]
     with open(os.path.join(data, "logs", "launcher.log"), "ab") as logf:
         proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -187,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--targets", type=int, default=3, help="number of storage nodes (default 3)")
     up.add_argument("--workers", type=int, default=4, help="gateway worker processes (default 4)")
     up.add_argument("--detach", action="store_true", help="run in the background; return once healthy")
+    up.add_argument("--local-socket", choices=("auto", "off"), default="auto",
+                    help="same-host fast path between gateway and storage nodes: auto (an abstract socket "
+                    "per node, open to this user only) or off (everything over gRPC)")
     up.set_defaults(func=cmd_up)
     st = sub.add_parser("status", help="every service, its address, pid and health")
     st.add_argument("--data", default=DEFAULT_DATA)

@@ -32,7 +32,7 @@ def port_names(targets: int) -> list[str]:
     return ["etcd", "etcd-peer", "metadata", *target_names(targets)]
 
 
-def build_specs(st: State, workers: int) -> list[ServiceSpec]:
+def build_specs(st: State, workers: int, local_socket: str = "auto") -> list[ServiceSpec]:
     """Every service in start order (stop order is the reverse)."""
     h, p, data = st.host, st.ports, st.data
     logs = os.path.join(data, "logs")
@@ -58,6 +58,8 @@ def build_specs(st: State, workers: int) -> list[ServiceSpec]:
         argv = [py, "-m", "services.storage", "--listen", addr, "--metadata", meta_addr, "--id", t]
         for mp in mps:
             argv += ["--mountpath", mp]
+        if local_socket == "off":
+            argv += ["--local-socket", "off"]
         specs.append(ServiceSpec(t, "storage", tuple(argv), addr, os.path.join(logs, f"{t}.log")))
     gw = f"{h}:{st.port}"
     specs.append(ServiceSpec("gateway", "gateway", (

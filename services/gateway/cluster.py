@@ -6,12 +6,12 @@ requests and answers; no storage logic lives in the front ends.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
-import itertools
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,14 +22,19 @@ from werkzeug.wsgi import wrap_file
 from aismesh.cmn import errors, props
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.cmn.ranges import ByteRange
-from aismesh.cmn.rpc import ChannelPool
+from aismesh.cmn.rpc import ChannelPool, check_health
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2, storage_pb2_grpc, types_pb2
+from services.gateway.guard import CONTROL_S, STALL_S, NodeGuard, Progress, Watchdog, commit_budget_s
 from services.gateway.localread import LocalReader, is_local
 from services.gateway.metasync import BucketEntry, MetaSync, NodeView
 
-# How long one data-path call may take; object bodies stream, so this bounds stalls, not size.
-DATA_TIMEOUT_S = 3600.0
-CONTROL_TIMEOUT_S = 30.0
+# Deadlines: control calls get CONTROL_S in all; data calls get STALL_S without progress
+# (to the first byte and between pieces, see guard.py), never one bound for a whole object.
+CONTROL_TIMEOUT_S = CONTROL_S
+# The share of a worker's threads one storage node may hold waiting (see guard.NodeGuard).
+MAX_INFLIGHT_SHARE = 0.5
+# How long a bucket stays sealed on the nodes when the gateway that sealed it goes away.
+SEAL_TTL_MS = 30_000
 LIST_PAGE_MAX = 10_000
 # Objects up to this size travel in one unary call each way (ReadObject / WriteObject): a
 # gRPC stream cost about twice the client CPU of a unary call in a microbenchmark here.
@@ -66,7 +71,9 @@ class ListPage:
 class Cluster:
     """Routes every object call to its owner node and fans listings out to all of them."""
 
-    def __init__(self, metadata_addrs: list[str], subscriber: str) -> None:
+    def __init__(self, metadata_addrs: list[str], subscriber: str, threads: int = 0) -> None:
+        # The WSGI server's threads per process (the gateway's __main__ exports it).
+        threads = threads or int(os.environ.get("AISMESH_GATEWAY_THREADS", "8"))
         self.channels = ChannelPool()
         # Several metadata replicas: one channel over all of them (any replica serves any call).
         target = metadata_addrs[0] if len(metadata_addrs) == 1 else "ipv4:" + ",".join(metadata_addrs)
@@ -76,6 +83,9 @@ class Cluster:
         self._stubs_lock = threading.Lock()
         self._fanout = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fanout")
         self.local = LocalReader()
+        self.watchdog = Watchdog()
+        self.guard = NodeGuard(max_inflight=max(1, int(threads * MAX_INFLIGHT_SHARE)),
+                               probe=lambda addr: check_health(addr, timeout=1.0))
 
     def start(self) -> None:
         self.meta.start()
@@ -119,6 +129,41 @@ class Cluster:
     def fail(e: grpc.RpcError, node: NodeView) -> errors.AisError:
         return errors.from_rpc_error(e, f"t[{node.id}]")
 
+    @contextlib.contextmanager
+    def rpc(self, node: NodeView, progress: Progress | None = None) -> Iterator[None]:
+        """One call to ``node``: admitted by the guard, its failure mapped to the mesh taxonomy;
+        a call that ran out of time (or was cancelled by the watchdog) marks the node stalled."""
+        with self.guard.call(node.id, node.grpc_addr):
+            try:
+                yield
+            except grpc.RpcError as e:
+                fired = progress is not None and progress.fired
+                if fired or (progress is None and e.code() == grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise self.stalled(node) from None
+                raise self.fail(e, node) from None
+
+    def stalled(self, node: NodeView) -> errors.RemoteUnavailable:
+        self.guard.stalled(node.id, node.grpc_addr)
+        return errors.RemoteUnavailable(f"storage node t[{node.id}] did not answer within {STALL_S:g} s")
+
+    def stream_in(self, node: NodeView, method: Any, first: Any, body: Iterable[bytes],
+                  wrap: Callable[[bytes], Any]) -> Any:
+        """A client-streaming call (``first``, then ``wrap(chunk)`` per body chunk) under the
+        watchdog. A failure of the body itself (the client's upload broke) is raised as is, not
+        as the transport error it caused."""
+        calls: list[Any] = []
+        with self.watchdog.watch(lambda: calls[0].cancel()) as progress, self.rpc(node, progress):
+            feed = _Feed(body, progress)
+            calls.append(method.future(feed.requests(first, wrap)))
+            try:
+                return calls[0].result()
+            except (grpc.RpcError, grpc.FutureCancelledError):
+                if feed.error is not None:
+                    raise feed.error from None
+                if progress.fired:
+                    raise self.stalled(node) from None
+                raise
+
     def _meta_call(self, method: Any, request: Any) -> Any:
         try:
             return method(request, timeout=CONTROL_TIMEOUT_S)
@@ -154,13 +199,51 @@ class Cluster:
         return self.meta.bucket(Bck(name=name))
 
     def destroy_bucket(self, entry: BucketEntry, require_empty: bool = False) -> None:
-        """Remove the bucket from the BMD; the nodes drop its data when they see the new BMD."""
-        if require_empty and self.list_objects(entry, page_size=1, with_attrs=False).entries:
+        """Remove the bucket from the BMD; the nodes drop its data when they see the new BMD.
+
+        ``require_empty`` is one decision, not a check and then an act: every node seals the
+        bucket first (no object can be committed into it from then on), and only when none of
+        them holds an object does the bucket go; otherwise the seals are lifted."""
+        if require_empty:
+            self._seal(entry, True)
+            try:
+                bmd = self._meta_call(self.metadata.DestroyBucket, metadata_pb2.BckRequest(bck=entry.bck.to_proto()))
+            except BaseException:
+                with contextlib.suppress(errors.AisError):
+                    self._seal(entry, False)
+                raise
+        else:
+            bmd = self._meta_call(self.metadata.DestroyBucket, metadata_pb2.BckRequest(bck=entry.bck.to_proto()))
+        self.meta.apply_bmd(bmd)
+
+    def _seal(self, entry: BucketEntry, seal: bool) -> None:
+        """Seal (or unseal) the bucket on every node; sealing raises BucketNotEmpty-style Conflict
+        (after lifting the seals again) when any node holds an object of it."""
+        req = storage_pb2.SealBucketRequest(bucket=entry.ref(), seal=seal, ttl_ms=SEAL_TTL_MS)
+
+        def one(node_stub: tuple[NodeView, storage_pb2_grpc.StorageStub]) -> bool:
+            node, stub = node_stub
+            with self.rpc(node):
+                resp: storage_pb2.SealBucketResponse = stub.SealBucket(req, timeout=CONTROL_TIMEOUT_S)
+            return resp.has_objects
+
+        futures = [self._fanout.submit(one, ns) for ns in self.online_nodes()]
+        answers: list[bool] = []
+        failure: BaseException | None = None
+        for f in futures:
+            try:
+                answers.append(f.result())
+            except BaseException as e:
+                failure = failure or e
+        if seal and (failure is not None or any(answers)):
+            with contextlib.suppress(errors.AisError):
+                self._seal(entry, False)
+            if failure is not None:
+                raise failure
             raise errors.Conflict(f"bucket {entry.bck.display()} is not empty", reason="bucket-not-empty",
                                   bck=entry.bck.to_proto())
-        bmd = self._meta_call(self.metadata.DestroyBucket,
-                              metadata_pb2.BckRequest(bck=entry.bck.to_proto()))
-        self.meta.apply_bmd(bmd)
+        if failure is not None:
+            raise failure
 
     def _refresh_bmd(self, version: int) -> None:
         """Make this process see at least BMD ``version`` (our own write) before answering."""
@@ -195,27 +278,21 @@ class Cluster:
         node, stub = self.owner(entry, name)
         chunks = iter(body)
         if is_local(node):
-            try:
-                return self.local.put(node, header, chunks)
-            except (OSError, ConnectionError):
-                pass  # nothing of the body was consumed yet: go through gRPC
+            with self.guard.call(node.id, node.grpc_addr):
+                try:
+                    return self.local.put(node, header, chunks)
+                except TimeoutError:
+                    raise self.stalled(node) from None
+                except (OSError, ConnectionError):
+                    pass  # nothing of the body was consumed yet: go through gRPC
         head, is_whole = _take_up_to(chunks, INLINE_LIMIT) if 0 <= size <= INLINE_LIMIT else ([], False)
-        try:
-            if is_whole:
-                req = storage_pb2.WriteObjectRequest(header=header, data=b"".join(head))
-                attrs: types_pb2.ObjAttrs = stub.WriteObject(req, timeout=DATA_TIMEOUT_S)
-                return attrs
-
-            def requests() -> Iterator[storage_pb2.PutObjectRequest]:
-                yield storage_pb2.PutObjectRequest(header=header)
-                for chunk in itertools.chain(head, chunks):
-                    if chunk:
-                        yield storage_pb2.PutObjectRequest(data=chunk)
-
-            attrs = stub.PutObject(requests(), timeout=DATA_TIMEOUT_S)
+        if is_whole:
+            req = storage_pb2.WriteObjectRequest(header=header, data=b"".join(head))
+            with self.rpc(node):
+                attrs: types_pb2.ObjAttrs = stub.WriteObject(req, timeout=commit_budget_s(size))
             return attrs
-        except grpc.RpcError as e:
-            raise self.fail(e, node) from None
+        return self.stream_in(node, stub.PutObject, storage_pb2.PutObjectRequest(header=header),
+                              _chain(head, chunks), lambda c: storage_pb2.PutObjectRequest(data=c))
 
     def get_object(self, entry: BucketEntry, name: str, byte_range: ByteRange | None = None) -> GetResult:
         """Start streaming the object; errors (missing, bad range) surface before any byte."""
@@ -225,38 +302,38 @@ class Cluster:
             req.range.CopyFrom(byte_range.to_proto())
         node, stub = self.owner(entry, name)
         if is_local(node):
-            try:
-                return self._get_local(node, req)
-            except (OSError, ConnectionError):
-                pass  # the fast path is unusable (node restarting, other namespace): use gRPC
+            with self.guard.call(node.id, node.grpc_addr):
+                try:
+                    return self._get_local(node, req)
+                except TimeoutError:
+                    raise self.stalled(node) from None
+                except (OSError, ConnectionError):
+                    pass  # the fast path is unusable (node restarting, other namespace): use gRPC
         req.inline_limit = INLINE_LIMIT
-        try:
-            first = stub.ReadObject(req, timeout=DATA_TIMEOUT_S)
-        except grpc.RpcError as e:
-            raise self.fail(e, node) from None
+        with self.rpc(node):
+            first = stub.ReadObject(req, timeout=STALL_S)
         if first.inline:
             return GetResult(attrs=first.attrs, is_range=first.is_range, range_offset=first.range_offset,
                              range_length=first.range_length, chunks=iter((first.data,)), cancel=_no_op)
         req.inline_limit = 0
-        call = stub.GetObject(req, timeout=DATA_TIMEOUT_S)
-        try:
-            first = next(call)
-        except grpc.RpcError as e:
-            raise self.fail(e, node) from None
-        except StopIteration:
-            raise errors.Internal(f"t[{node.id}] sent an empty answer for {name}") from None
+        call = stub.GetObject(req)
+        first = self._next_piece(node, call)
+        if first is None:
+            raise errors.Internal(f"t[{node.id}] sent an empty answer for {name}")
 
         def chunks() -> Iterator[bytes]:
             if first.data:
                 yield first.data
-            try:
-                for msg in call:
-                    yield msg.data
-            except grpc.RpcError as e:
-                raise self.fail(e, node) from None
+            while (msg := self._next_piece(node, call)) is not None:
+                yield msg.data
 
         return GetResult(attrs=first.attrs, is_range=first.is_range, range_offset=first.range_offset,
                          range_length=first.range_length, chunks=chunks(), cancel=call.cancel)
+
+    def _next_piece(self, node: NodeView, call: Any) -> Any:
+        """The next message of a server stream, or None at its end; STALL_S without one cancels it."""
+        with self.watchdog.watch(call.cancel) as progress, self.rpc(node, progress):
+            return next(call, None)
 
     def _get_local(self, node: NodeView, req: storage_pb2.GetObjectRequest) -> GetResult:
         head, fd = self.local.open(node, req)
@@ -276,21 +353,17 @@ class Cluster:
     def head_object(self, entry: BucketEntry, name: str) -> types_pb2.ObjAttrs:
         check_object_name(name)
         node, stub = self.owner(entry, name)
-        try:
+        with self.rpc(node):
             attrs: types_pb2.ObjAttrs = stub.HeadObject(
                 storage_pb2.ObjectRequest(bucket=entry.ref(), name=name), timeout=CONTROL_TIMEOUT_S)
-            return attrs
-        except grpc.RpcError as e:
-            raise self.fail(e, node) from None
+        return attrs
 
     def delete_object(self, entry: BucketEntry, name: str) -> None:
         check_object_name(name)
         node, stub = self.owner(entry, name)
-        try:
+        with self.rpc(node):
             stub.DeleteObject(storage_pb2.ObjectRequest(bucket=entry.ref(), name=name),
                               timeout=CONTROL_TIMEOUT_S)
-        except grpc.RpcError as e:
-            raise self.fail(e, node) from None
 
     # --- listing ---------------------------------------------------------------------------
 
@@ -315,16 +388,50 @@ class Cluster:
 
         def one(node_stub: tuple[NodeView, storage_pb2_grpc.StorageStub]) -> storage_pb2.ListObjectsResponse:
             node, stub = node_stub
-            try:
+            with self.rpc(node):
                 resp: storage_pb2.ListObjectsResponse = stub.ListObjects(req, timeout=CONTROL_TIMEOUT_S)
-                return resp
-            except grpc.RpcError as e:
-                raise self.fail(e, node) from None
+            return resp
 
         pages = list(self._fanout.map(one, nodes))
         merged = merge_pages([p.entries for p in pages], start_after)
         truncated = any(p.is_truncated for p in pages) or len(merged) > page_size
         return ListPage(entries=merged[:page_size], is_truncated=truncated)
+
+
+class _Feed:
+    """The requests of a client-streaming call: the watchdog is paused while the HTTP client is
+    slow to send (its pace is not the node's fault), and a failing body is kept to be re-raised."""
+
+    def __init__(self, body: Iterable[bytes], progress: Progress) -> None:
+        self.body = iter(body)
+        self.progress = progress
+        self.error: BaseException | None = None
+        self.sent = 0
+
+    def requests(self, first: Any, wrap: Callable[[bytes], Any]) -> Iterator[Any]:
+        yield first
+        while True:
+            self.progress.paused = True
+            try:
+                chunk = next(self.body)
+            except StopIteration:
+                break
+            except BaseException as e:
+                self.error = e
+                raise
+            finally:
+                self.progress.paused = False
+                self.progress.beat()
+            if chunk:
+                self.sent += len(chunk)
+                yield wrap(chunk)
+        # The node still has to fsync and rename: give it time in proportion to the size.
+        self.progress.beat(commit_budget_s(self.sent) - STALL_S)
+
+
+def _chain(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield from head
+    yield from rest
 
 
 def _read_file(f: Any, length: int) -> Iterator[bytes]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from aismesh.cmn import errors
 from aismesh.cmn.localread import host_id, recv_message, send_message, socket_address
 from aismesh.protos import storage_pb2, types_pb2
+from services.gateway.guard import STALL_S
 from services.gateway.metasync import NodeView
 
 
@@ -31,7 +32,7 @@ class LocalReader:
         sock = conns.get(path)
         if sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(30)
+            sock.settimeout(STALL_S)  # a frozen node: TimeoutError, the caller answers 503
             sock.connect(socket_address(path))
             conns[path] = sock
         return sock

@@ -3,17 +3,21 @@ that owns the object name, where the parts are staged."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import grpc
 
 from aismesh.cmn import errors, props
 from aismesh.cmn.names import check_object_name
 from aismesh.protos import storage_pb2, types_pb2
-from services.gateway.cluster import CONTROL_TIMEOUT_S, DATA_TIMEOUT_S, Cluster
+from services.gateway.cluster import CONTROL_TIMEOUT_S, Cluster
+from services.gateway.guard import commit_budget_s
 from services.gateway.metasync import BucketEntry
 
 MAX_PART_NUMBER = 10_000
+# Completing joins the parts on the node (copy_file_range, one hash pass): the gateway does not
+# know their total size, so it allows the work of an upload of this size.
+COMPLETE_BUDGET_BYTES = 50 << 30
 
 
 def create_upload(c: Cluster, entry: BucketEntry, name: str, content_type: str,
@@ -41,18 +45,10 @@ def put_part(c: Cluster, entry: BucketEntry, name: str, upload_id: str, part_num
     if md5_hex:
         header.expected.CopyFrom(types_pb2.Checksum(type="md5", value=md5_hex))
 
-    def requests() -> Iterator[storage_pb2.PutPartRequest]:
-        yield storage_pb2.PutPartRequest(header=header)
-        for chunk in body:
-            if chunk:
-                yield storage_pb2.PutPartRequest(data=chunk)
-
     node, stub = c.owner(entry, name)
-    try:
-        part: storage_pb2.PartInfo = stub.PutPart(requests(), timeout=DATA_TIMEOUT_S)
-        return part
-    except grpc.RpcError as e:
-        raise c.fail(e, node) from None
+    part: storage_pb2.PartInfo = c.stream_in(node, stub.PutPart, storage_pb2.PutPartRequest(header=header), body,
+                                             lambda chunk: storage_pb2.PutPartRequest(data=chunk))
+    return part
 
 
 def complete_upload(c: Cluster, entry: BucketEntry, name: str, upload_id: str,
@@ -62,11 +58,9 @@ def complete_upload(c: Cluster, entry: BucketEntry, name: str, upload_id: str,
         parts=[storage_pb2.PartInfo(part_number=n, etag=etag) for n, etag in parts],
     )
     node, stub = c.owner(entry, name)
-    try:
-        attrs: types_pb2.ObjAttrs = stub.CompleteUpload(req, timeout=DATA_TIMEOUT_S)
-        return attrs
-    except grpc.RpcError as e:
-        raise c.fail(e, node) from None
+    with c.rpc(node):
+        attrs: types_pb2.ObjAttrs = stub.CompleteUpload(req, timeout=commit_budget_s(COMPLETE_BUDGET_BYTES))
+    return attrs
 
 
 def abort_upload(c: Cluster, entry: BucketEntry, name: str, upload_id: str) -> None:

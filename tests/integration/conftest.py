@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -28,9 +29,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def aismesh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def aismesh(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([os.path.join(BIN, "aismesh"), *args], capture_output=True, text=True, check=check,
-                          timeout=180)
+                          timeout=180, env=dict(os.environ, **(env or {})))
 
 
 @dataclass
@@ -76,11 +77,12 @@ def _logs(data: str) -> str:
     return "\n".join(out)
 
 
-@pytest.fixture(scope="session")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    data = str(tmp_path_factory.mktemp("mesh"))
+@contextlib.contextmanager
+def running_mesh(data: str, *args: str, env: dict[str, str] | None = None) -> Iterator[Mesh]:
+    """A detached mesh in ``data`` (launcher flags in ``args``, service settings in ``env``)."""
     port = free_port()
-    started = aismesh("up", "--detach", "--data", data, "--port", str(port), "--targets", "3", check=False)
+    started = aismesh("up", "--detach", "--data", data, "--port", str(port), "--targets", "3", *args,
+                      check=False, env=env)
     if started.returncode != 0:
         aismesh("down", "--data", data, check=False)
         pytest.fail(f"aismesh up failed: {started.stderr}\n{_logs(data)}")
@@ -92,10 +94,20 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 
 
 @pytest.fixture(scope="session")
-def s3(mesh: Mesh) -> Any:
-    return boto3.client("s3", endpoint_url=mesh.s3, region_name="us-east-1", aws_access_key_id="testing",
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    with running_mesh(str(tmp_path_factory.mktemp("mesh"))) as m:
+        yield m
+
+
+def s3_client(m: Mesh) -> Any:
+    return boto3.client("s3", endpoint_url=m.s3, region_name="us-east-1", aws_access_key_id="testing",
                         aws_secret_access_key="testing",
                         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+
+
+@pytest.fixture(scope="session")
+def s3(mesh: Mesh) -> Any:
+    return s3_client(mesh)
 
 
 @pytest.fixture(scope="session")
