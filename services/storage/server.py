@@ -162,6 +162,12 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         return types_pb2.Empty()
 
     @errors.servicer_guard
+    def SealBucket(self, request: storage_pb2.SealBucketRequest, context: Any) -> storage_pb2.SealBucketResponse:
+        bck, bid = bucket_of(request.bucket)
+        ttl_s = (request.ttl_ms or 30_000) / 1000
+        return storage_pb2.SealBucketResponse(has_objects=self.store.seal_bucket(bck, bid, request.seal, ttl_s))
+
+    @errors.servicer_guard
     def ListObjects(self, request: storage_pb2.ListObjectsRequest, context: Any) -> storage_pb2.ListObjectsResponse:
         bck, bid = bucket_of(request.bucket)
         if request.delimiter not in ("", "/"):

@@ -19,7 +19,7 @@ from aismesh.cmn import errors, hrw
 from aismesh.cmn.checksum import DEFAULT_TYPE, new_hasher
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.protos import types_pb2
-from services.storage import layout, objmeta
+from services.storage import durable, layout, objmeta
 from services.storage.index import Index, Row
 from services.storage.objmeta import ObjMeta
 
@@ -99,6 +99,8 @@ class Store:
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         # Latest BMD seen: (version, {(uname, bid)}); None until the first one arrives.
         self._bmd: tuple[int, set[tuple[str, int]]] | None = None
+        # Buckets being destroyed: (uname, bid) -> monotonic time the seal lapses.
+        self._sealed: dict[tuple[str, int], float] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -144,6 +146,35 @@ class Store:
         version, known = self._bmd
         if bid <= version and (bck.uname, bid) not in known:
             raise errors.BucketNotFound(f'bucket "{bck.display()}" does not exist', bck=bck.to_proto())
+
+    def seal_bucket(self, bck: Bck, bid: int, seal: bool, ttl_s: float) -> bool:
+        """Seal (or unseal) one bucket incarnation against new commits; True when this node holds
+        any of its objects. Taking every lock stripe waits out the commits already under way."""
+        key = (bck.uname, bid)
+        for lock in self._locks:
+            lock.acquire()
+        try:
+            if seal:
+                self._sealed[key] = time.monotonic() + ttl_s
+            else:
+                self._sealed.pop(key, None)
+        finally:
+            for lock in reversed(self._locks):
+                lock.release()
+        if not seal:
+            return False
+        entries, _ = self.list_page(bck, bid, "", "", 1, "", False)
+        return bool(entries)
+
+    def _check_unsealed(self, bck: Bck, bid: int) -> None:
+        """Called under the object's lock stripe, right before a commit."""
+        until = self._sealed.get((bck.uname, bid))
+        if until is None:
+            return
+        if time.monotonic() < until:
+            raise errors.Conflict(f"bucket {bck.display()} is being destroyed: the object was not stored",
+                                  reason="bucket-sealed", bck=bck.to_proto())
+        self._sealed.pop((bck.uname, bid), None)
 
     def work_file(self, mp: str) -> str:
         return layout.sys_path(mp, "work", uuid.uuid4().hex)
@@ -230,6 +261,7 @@ class Store:
         final = layout.object_path(mp, spec.bck, spec.bid, spec.name)
         now = time.time_ns()
         with self.lock_for(spec.bck, spec.name):
+            self._check_unsealed(spec.bck, spec.bid)
             version = "1"
             if spec.versioning:
                 try:
@@ -244,11 +276,27 @@ class Store:
                 meta.remote_version = spec.remote.version
                 meta.remote_mtime_ns = spec.remote.mtime_ns
                 meta.etag = meta.etag or spec.remote.etag  # no local md5: the backend's ETag stands
-            objmeta.write(fd, meta)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
+            dir_fd = self._place(spec, mp, fd, tmp, final, meta)
+        try:
+            os.fsync(dir_fd)  # the new name is durable before the PUT is acknowledged; no stripe waits on it
+        finally:
+            os.close(dir_fd)
+        return meta.to_attrs(self.location(mp))
+
+    def _place(self, spec: PutSpec, mp: str, fd: int, tmp: str, final: str, meta: ObjMeta) -> int:
+        """Metadata onto the file, the file under its name, the name into the index (under the
+        object's lock). Returns the open folder, to fsync once the lock is released."""
+        objmeta.write(fd, meta)
+        folder = os.path.dirname(final)
+        durable.makedirs(folder)
+        dir_fd = durable.open_dir(folder)
+        try:
             os.replace(tmp, final)
             self.indexes[mp].upsert(layout.bucket_key(spec.bck, spec.bid), meta)
-        return meta.to_attrs(self.location(mp))
+        except BaseException:
+            os.close(dir_fd)
+            raise
+        return dir_fd
 
     # --- read path -------------------------------------------------------------------------
 

@@ -70,3 +70,25 @@ def test_remotes() -> None:
     with pytest.raises(errors.InvalidArgument):
         docs.attach_remote(r, "what", "http://h:1")
     assert docs.detach_remote(r, "remais")["remotes"] == []
+
+
+@pytest.mark.parametrize(("bck", "problem"), [
+    (Bck("okname", ns_uuid="../..", ns_name="x"), 'namespace uuid "../.." is invalid'),
+    (Bck("okname", ns_uuid="u1", ns_name="a/b"), 'namespace name "a/b" is invalid'),
+    (Bck("okname", ns_uuid="u1", ns_name="x" * 65), "namespace name"),
+    (Bck("bad name <x>", provider="aws"), 'bucket name "bad name <x>" is invalid'),
+    (Bck("bad name <x>", ns_uuid="u1"), 'bucket name "bad name <x>" is invalid'),
+    (Bck("a/b", provider="gcp"), 'bucket name "a/b" is invalid'),
+    (Bck("..", provider="aws"), "is invalid"),
+    (Bck("", provider="aws"), "bucket name is empty"),
+    (Bck("fine", provider="nope"), 'invalid backend provider "nope"'),
+])
+def test_create_validates_the_whole_identity(bck: Bck, problem: str) -> None:
+    with pytest.raises(errors.InvalidArgument, match=problem.replace("(", r"\(").replace(".", r"\.")):
+        docs.create_bucket(bmd_with(), bck, None, None, 1)
+
+
+def test_create_accepts_namespaces_and_cloud_names() -> None:
+    bmd = docs.create_bucket(bmd_with(), Bck("data", ns_uuid="Remais-1", ns_name="ns_2"), None, None, 1)
+    bmd = docs.create_bucket(bmd, Bck("My_Bucket.v2", provider="aws"), None, None, 1)
+    assert {"ais/@Remais-1#ns_2/data", "aws/@#/My_Bucket.v2"} <= set(bmd["buckets"])
