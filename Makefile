@@ -9,7 +9,7 @@ GEN := $(patsubst protos/%.proto,aismesh/protos/%_pb2.py,$(PROTOS))
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
 .DEFAULT_GOAL := help
-.PHONY: help install protos up down status test test-unit test-integration check lint type bench clean
+.PHONY: help install protos up down status test test-unit test-integration soak check lint type bench clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ test-unit: install ## unit tests only (no processes)
 
 test-integration: install ## integration tests only (starts etcd and every service)
 	@$(BIN)/python -m pytest -q tests/integration $(ARGS)
+
+soak: install ## the long soak: 10 minutes of mixed load, descriptors and memory must stay flat
+	@AISMESH_SOAK_S=$${AISMESH_SOAK_S:-600} $(BIN)/python -m pytest -q tests/integration/test_soak.py $(ARGS)
 
 lint: install ## ruff
 	@$(BIN)/ruff check aismesh services tests
