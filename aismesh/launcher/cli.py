@@ -48,14 +48,17 @@ def _prepare(args: argparse.Namespace) -> State:
     data = os.path.abspath(args.data)
     os.makedirs(os.path.join(data, "logs"), exist_ok=True)
     prev = State.load(data)
-    st = State(data=data, host=args.host, port=args.port, targets=args.targets)
-    st.ports = assign_ports(services.port_names(args.targets), prev.ports if prev else {}, args.host, {args.port})
+    st = State(data=data, host=args.host, port=args.port, targets=args.targets, metadata=args.metadata_replicas)
+    st.ports = assign_ports(services.port_names(args.targets, args.metadata_replicas), prev.ports if prev else {},
+                            args.host, {args.port})
     return st
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     if args.targets < 1:
         return _fail("--targets must be at least 1", 2)
+    if args.metadata_replicas < 1:
+        return _fail("--metadata-replicas must be at least 1", 2)
     data = os.path.abspath(args.data)
     os.makedirs(os.path.join(data, "logs"), exist_ok=True)
     lock = _lock(data)
@@ -96,7 +99,7 @@ def _detach(args: argparse.Namespace, data: str) -> int:
     """Run the supervisor in the background; return once every service is healthy."""
     argv = [sys.executable, "-m", "aismesh.launcher.cli", "up", "--data", data, "--host", args.host,
             "--port", str(args.port), "--targets", str(args.targets), "--workers", str(args.workers),
-            "--local-socket", args.local_socket]
+            "--local-socket", args.local_socket, "--metadata-replicas", str(args.metadata_replicas)]
     with open(os.path.join(data, "logs", "launcher.log"), "ab") as logf:
         proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -187,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
     up.add_argument("--targets", type=int, default=3, help="number of storage nodes (default 3)")
     up.add_argument("--workers", type=int, default=4, help="gateway worker processes (default 4)")
+    up.add_argument("--metadata-replicas", type=int, default=1,
+                    help="metadata services (default 1); with more, one is primary and the others forward")
     up.add_argument("--detach", action="store_true", help="run in the background; return once healthy")
     up.add_argument("--local-socket", choices=("auto", "off"), default="auto",
                     help="same-host fast path between gateway and storage nodes: auto (an abstract socket "

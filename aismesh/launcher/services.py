@@ -28,8 +28,13 @@ def target_names(n: int) -> list[str]:
     return [f"t{i}" for i in range(1, n + 1)]
 
 
-def port_names(targets: int) -> list[str]:
-    return ["etcd", "etcd-peer", "metadata", *target_names(targets)]
+def metadata_names(n: int) -> list[str]:
+    """The metadata replicas: "metadata" (id m1), then "metadata2" (m2), ..."""
+    return ["metadata", *(f"metadata{i}" for i in range(2, n + 1))]
+
+
+def port_names(targets: int, metadata: int = 1) -> list[str]:
+    return ["etcd", "etcd-peer", *metadata_names(metadata), *target_names(targets)]
 
 
 def build_specs(st: State, workers: int, local_socket: str = "auto") -> list[ServiceSpec]:
@@ -38,7 +43,7 @@ def build_specs(st: State, workers: int, local_socket: str = "auto") -> list[Ser
     logs = os.path.join(data, "logs")
     py = sys.executable
     etcd_addr = f"{h}:{p['etcd']}"
-    meta_addr = f"{h}:{p['metadata']}"
+    meta_addr = ",".join(f"{h}:{p[m]}" for m in metadata_names(st.metadata))
     specs = [
         ServiceSpec("etcd", "etcd", (
             os.path.join(bin_dir(), "etcd"), "--name", "aismesh", "--data-dir", os.path.join(data, "etcd"),
@@ -48,10 +53,12 @@ def build_specs(st: State, workers: int, local_socket: str = "auto") -> list[Ser
             "--initial-advertise-peer-urls", f"http://{h}:{p['etcd-peer']}",
             "--initial-cluster", f"aismesh=http://{h}:{p['etcd-peer']}",
         ), etcd_addr, os.path.join(logs, "etcd.log")),
-        ServiceSpec("metadata", "metadata", (
-            py, "-m", "services.metadata", "--listen", meta_addr, "--etcd", etcd_addr, "--id", "m1",
-        ), meta_addr, os.path.join(logs, "metadata.log")),
     ]
+    for i, name in enumerate(metadata_names(st.metadata), 1):
+        addr = f"{h}:{p[name]}"
+        specs.append(ServiceSpec(name, "metadata", (
+            py, "-m", "services.metadata", "--listen", addr, "--etcd", etcd_addr, "--id", f"m{i}",
+        ), addr, os.path.join(logs, f"{name}.log")))
     for t in target_names(st.targets):
         addr = f"{h}:{p[t]}"
         mps = [os.path.join(data, "targets", t, f"mp{i}") for i in (1, 2)]

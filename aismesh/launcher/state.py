@@ -17,6 +17,7 @@ class State:
     host: str = "127.0.0.1"
     port: int = 8080
     targets: int = 3
+    metadata: int = 1  # metadata service replicas
     ports: dict[str, int] = field(default_factory=dict)   # service name -> port (etcd-peer too)
     pids: dict[str, int] = field(default_factory=dict)    # service name -> pid, while running
     supervisor_pid: int = 0

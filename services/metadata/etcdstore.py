@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import grpc
 import pyetcd
 from pyetcd import exceptions as etcd_errors
 
@@ -108,6 +109,19 @@ class EtcdStore:
         """Keep the lease alive once; returns its TTL, 0 when it has expired or never existed."""
         responses = self._call(lambda: list(self.client.refresh_lease(lease_id)))
         return int(responses[0].TTL) if responses else 0
+
+    def lease_of(self, key: str) -> int:
+        """The lease ``key`` is bound to (0: none, or no such key)."""
+        value, meta = self._call(self.client.get, key)
+        return int(getattr(meta, "lease_id", 0) or 0) if value is not None else 0
+
+    def revoke_lease(self, lease_id: int) -> None:
+        """Revoke a lease now (its keys go with it); one that already lapsed is fine."""
+        try:
+            self._call(self.client.revoke_lease, lease_id)
+        except grpc.RpcError as e:  # the lease lapsed meanwhile: etcd answers NOT_FOUND
+            if e.code() != grpc.StatusCode.NOT_FOUND:
+                raise
 
     def put(self, key: str, value: str, lease_id: int = 0) -> None:
         self._call(self.client.put, key, value, lease=lease_id or None)

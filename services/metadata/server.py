@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
+import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,6 +16,7 @@ import grpc
 from aismesh.cmn import errors
 from aismesh.cmn.log import event
 from aismesh.cmn.names import Bck, normalize_provider
+from aismesh.cmn.rpc import ChannelPool
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, types_pb2
 from services.metadata import convert, docs
 from services.metadata.etcdstore import EtcdStore, Watcher
@@ -43,6 +46,27 @@ def _partial(text: str) -> Doc:
     return value
 
 
+# A write forwarded by a replica to the primary carries this metadata key; the receiver runs it
+# itself even if it has just lost the role (etcd's CAS keeps that safe), so nothing loops.
+FORWARDED_KEY = "aismesh-forwarded"
+# How long a replica waits for a primary to exist (an election after the old one died).
+PRIMARY_WAIT_S = 15.0
+FORWARD_TIMEOUT_S = 10.0
+
+
+def primary_only(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A write: run it on the primary. A replica that is not primary forwards the request."""
+
+    @functools.wraps(fn)
+    def wrapper(self: MetadataServicer, request: Any, context: Any) -> Any:
+        forwarded = any(k == FORWARDED_KEY for k, _ in context.invocation_metadata() or ())
+        if self.is_primary or forwarded:
+            return fn(self, request, context)
+        return self.forward(fn.__name__, request, lambda: fn(self, request, context))
+
+    return wrapper
+
+
 def _bck(b: types_pb2.Bck) -> Bck:
     return Bck(name=b.name, provider=normalize_provider(b.provider), ns_uuid=b.ns.uuid, ns_name=b.ns.name)
 
@@ -58,6 +82,8 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         self.stopping = threading.Event()
         self.is_primary = False
         self._watchers: list[Watcher] = []
+        self._channels = ChannelPool()
+        self.instance = uuidlib.uuid4().hex[:12]  # this process: a restarted replica is another one
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -81,6 +107,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
 
     def stop(self) -> None:
         self.stopping.set()
+        self._channels.close()
         for w in self._watchers:
             w.stop()
         self.bmd_hub.close()
@@ -102,15 +129,47 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         while not self.stopping.is_set():
             try:
                 lease = self.store.grant_lease(ttl)
-                me = json.dumps({"id": self.id, "addr": self.advertise})
+                me = json.dumps({"id": self.id, "addr": self.advertise, "instance": self.instance})
                 if self.store.acquire(ELECTION_KEY, me, lease):
                     self._lead(lease, ttl)
+                # Lost the race or the role: the lease is no use any more (one lapsing by itself
+                # per attempt would pile up in etcd while another replica leads).
+                self.store.revoke_lease(lease)
             except errors.AisError as e:
                 log.info("election: %s", e.message)
             except Exception:
                 log.exception("election failed; campaigning again")
             self.is_primary = False
             self.stopping.wait(ttl / 3)
+
+    def primary(self) -> dict[str, str] | None:
+        """The current primary's {"id", "addr"} from etcd, or None during an election."""
+        doc, _ = self.store.read(ELECTION_KEY)
+        return doc
+
+    def forward(self, method: str, request: Any, run_here: Callable[[], Any]) -> Any:
+        """Send a write to the primary and return its answer; waits out an election, and follows
+        the role when the primary dies before it answered (the write is then retried there:
+        every write is one CAS on its document, so a retry never applies it twice)."""
+        deadline = time.monotonic() + PRIMARY_WAIT_S
+        while True:
+            if self.is_primary:
+                return run_here()
+            primary = self.primary()
+            if primary is not None and primary.get("id") != self.id:
+                stub = metadata_pb2_grpc.MetadataStub(self._channels.get(primary["addr"]))
+                try:
+                    return getattr(stub, method)(request, timeout=FORWARD_TIMEOUT_S,
+                                                 metadata=((FORWARDED_KEY, self.id),))
+                except grpc.RpcError as e:
+                    err = errors.from_rpc_error(e, f"primary metadata service {primary['id']}")
+                    if not isinstance(err, errors.RemoteUnavailable):
+                        raise err from None
+                    log.info("primary %s did not answer %s: %s", primary["id"], method, err.message)
+            if time.monotonic() > deadline:
+                raise errors.RemoteUnavailable(
+                    f"no primary metadata service answered within {PRIMARY_WAIT_S:.0f} s ({method})")
+            self.stopping.wait(0.2)
 
     def _lead(self, lease: int, ttl: int) -> None:
         self.is_primary = True
@@ -165,6 +224,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         return doc
 
     @errors.servicer_guard
+    @primary_only
     def CreateBucket(self, request: metadata_pb2.CreateBucketRequest, context: Any) -> metadata_pb2.BucketInfo:
         bck = _bck(request.bck)
         partial = _partial(request.props_json)
@@ -180,6 +240,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         return convert.bucket_info(bck.uname, bmd["buckets"][bck.uname], int(bmd["version"]))
 
     @errors.servicer_guard
+    @primary_only
     def DestroyBucket(self, request: metadata_pb2.BckRequest, context: Any) -> metadata_pb2.BMD:
         bck = _bck(request.bck)
         bmd = self._write_bmd(lambda d: docs.destroy_bucket(d, bck))
@@ -196,6 +257,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         return convert.bucket_info(bck.uname, entry, int(bmd["version"]))
 
     @errors.servicer_guard
+    @primary_only
     def SetBucketProps(self, request: metadata_pb2.SetBucketPropsRequest, context: Any) -> metadata_pb2.BucketInfo:
         bck = _bck(request.bck)
         partial = _partial(request.props_json)
@@ -245,18 +307,26 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         return smap
 
     @errors.servicer_guard
+    @primary_only
     def RegisterNode(
         self, request: metadata_pb2.RegisterNodeRequest, context: Any
     ) -> metadata_pb2.RegisterNodeResponse:
         node = convert.node_doc(request.node)
+        key = NODES_PREFIX + node["id"]
+        previous = self.store.lease_of(key)
         lease = self.store.grant_lease(self.node_ttl)
-        self.store.put(NODES_PREFIX + node["id"], json.dumps({"addr": node["grpc_addr"] or node["public_url"],
-                                                              "registered": docs.now_ns()}), lease)
+        self.store.put(key, json.dumps({"addr": node["grpc_addr"] or node["public_url"],
+                                        "registered": docs.now_ns()}), lease)
+        if previous and previous != lease:
+            # The key is bound to the new lease now: revoking the old one leaks nothing and
+            # removes nothing (a lease left alone would live on in etcd until it lapsed).
+            self.store.revoke_lease(previous)
         smap = self._write_smap(lambda d: docs.upsert_node(d, node, docs.now_ns()))
         event(log, "node registered", node=node["id"], addr=node["grpc_addr"], smap_version=smap["version"])
         return metadata_pb2.RegisterNodeResponse(smap=convert.smap(smap), lease_id=lease, lease_ttl_s=self.node_ttl)
 
     @errors.servicer_guard
+    @primary_only
     def Heartbeat(self, request: metadata_pb2.HeartbeatRequest, context: Any) -> metadata_pb2.HeartbeatResponse:
         ttl = self.store.refresh_lease(request.lease_id)
         if ttl <= 0:
@@ -270,6 +340,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         return metadata_pb2.HeartbeatResponse(smap_version=int(smap["version"]), ttl_s=ttl)
 
     @errors.servicer_guard
+    @primary_only
     def LeaveNode(self, request: metadata_pb2.NodeRequest, context: Any) -> metadata_pb2.Smap:
         smap = self._write_smap(lambda d: docs.remove_node(d, request.node_id))
         self.store.delete(NODES_PREFIX + request.node_id)
@@ -284,11 +355,13 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
     # --- remotes and config ----------------------------------------------------------------
 
     @errors.servicer_guard
+    @primary_only
     def AttachRemote(self, request: metadata_pb2.RemoteCluster, context: Any) -> metadata_pb2.RemoteList:
         return convert.remotes(self.store.update(
             REMOTES_KEY, lambda d: docs.attach_remote(d, request.alias, request.url, request.uuid)))
 
     @errors.servicer_guard
+    @primary_only
     def DetachRemote(self, request: metadata_pb2.DetachRemoteRequest, context: Any) -> metadata_pb2.RemoteList:
         return convert.remotes(self.store.update(REMOTES_KEY, lambda d: docs.detach_remote(d, request.alias)))
 
@@ -303,6 +376,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
         return metadata_pb2.Config(version=int(doc["version"]), json=docs.encode(doc))
 
     @errors.servicer_guard
+    @primary_only
     def SetConfig(self, request: metadata_pb2.SetConfigRequest, context: Any) -> metadata_pb2.Config:
         partial = _partial(request.json)
         doc = self.store.update(CONFIG_KEY, lambda d: docs.set_config(d, partial))
