@@ -6,9 +6,10 @@ Two pieces, one per worker process:
   while a node that stopped answering is cancelled after ``stall_s``.
 - ``NodeGuard``: how many calls this process has waiting on each node, and which nodes just
   stalled. A node that stalled answers 503 at once until a health probe says it is back, and
-  no node may hold more than ``max_inflight`` of the process's threads (the others stay free
-  for the other nodes), so requests to healthy nodes never queue behind a stuck one. A request
-  over that bound is refused at once with 503, which S3 clients and the SDK retry.
+  a node that has not answered anything for ``SLOW_S`` may not hold more than ``max_inflight``
+  of the process's threads (the others stay free for the other nodes), so requests to healthy
+  nodes do not queue behind a stuck one. A node that keeps answering is never refused, however
+  busy; a request refused answers 503, which S3 clients and the SDK retry.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ STALL_S = float(os.environ.get("AISMESH_STALL_S", "10"))
 CONTROL_S = float(os.environ.get("AISMESH_CONTROL_S", "10"))
 # A node's commit (fsync and rename after the last byte) is given this rate on top of STALL_S.
 COMMIT_BYTES_PER_S = 100e6
+# A node with calls in flight that has answered none for this long counts as not answering
+# (a busy node on a slow disk can go seconds between answers: half the stall bound).
+SLOW_S = STALL_S / 2
 
 
 def commit_budget_s(size: int) -> float:
@@ -97,6 +101,7 @@ class NodeGuard:
         self._inflight: dict[str, dict[int, float]] = {}  # node id -> {call key: start}
         self._keys = itertools.count()
         self._stalled: dict[str, float] = {}  # node id -> when it stalled
+        self._answered: dict[str, float] = {}  # node id -> when a call to it last ended with an answer
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -109,17 +114,24 @@ class NodeGuard:
                     f"{time.monotonic() - since:.0f} s ago); try again once it is back")
             calls = self._inflight.setdefault(node_id, {})
             now = time.monotonic()
-            if len(calls) >= self.max_inflight:
+            quiet_s = now - self._answered.setdefault(node_id, now)
+            if len(calls) >= self.max_inflight and quiet_s > SLOW_S:
                 raise errors.RemoteUnavailable(
-                    f"storage node t[{node_id}] is slow: {len(calls)} requests of this gateway process "
-                    f"are waiting on it, the oldest for {now - min(calls.values()):.1f} s")
+                    f"storage node t[{node_id}] is not answering: {len(calls)} requests of this gateway "
+                    f"process are waiting on it, none answered for {quiet_s:.1f} s")
             key = next(self._keys)
             calls[key] = now
+        answered = True
         try:
             yield
+        except (errors.RemoteUnavailable, TimeoutError, ConnectionError):
+            answered = False
+            raise
         finally:
             with self._lock:
                 del calls[key]
+                if answered:
+                    self._answered[node_id] = time.monotonic()
 
     def stalled(self, node_id: str, addr: str) -> None:
         """Mark the node as not answering until a probe of ``addr`` succeeds."""

@@ -71,9 +71,13 @@ def test_frozen_node_fails_fast_and_spares_the_others(fmesh: Mesh) -> None:
 
     url = f"{fmesh.s3}/{bucket}/"
     with frozen(fmesh.pid(victim)), ThreadPoolExecutor(max_workers=48) as pool:
-        # More requests stuck on the frozen node than the gateway has threads (2 workers x 8).
-        stuck = [pool.submit(timed_get, url + on_victim[i % len(on_victim)]) for i in range(32)]
-        time.sleep(0.5)  # let them reach the gateway first: what follows must not queue behind them
+        # More requests for the frozen node than the gateway has threads (2 workers x 8), as
+        # clients would send them: one every 50 ms. Requests to healthy nodes must not queue
+        # behind them.
+        stuck = []
+        for i in range(32):
+            stuck.append(pool.submit(timed_get, url + on_victim[i % len(on_victim)]))
+            time.sleep(0.05)
         healthy = [timed_get(url + k) for k in elsewhere]
         results = [f.result() for f in stuck]
 
