@@ -129,5 +129,5 @@ def check_object_name(name: str) -> None:
         raise InvalidArgument(f"object name is not valid UTF-8: {e}") from None
     if size > MAX_OBJECT_NAME_BYTES:
         raise InvalidArgument(
-            f"object name is too long: {size} bytes (at most {MAX_OBJECT_NAME_BYTES})"
+            f"object name is too long: {size} bytes (at most {MAX_OBJECT_NAME_BYTES})", reason="name-too-long"
         )

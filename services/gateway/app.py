@@ -7,6 +7,7 @@ import os
 import time
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from aismesh.cmn import errors
 from aismesh.cmn.log import event
@@ -18,6 +19,8 @@ from services.gateway.s3.errors import S3Error, from_ais
 
 log = logging.getLogger("gateway")
 _QUIET_METHODS = ("GET", "HEAD")
+_S3_CODES = {404: "NoSuchKey", 405: "MethodNotAllowed", 411: "MissingContentLength", 413: "EntityTooLarge",
+             501: "NotImplemented"}
 
 
 def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.0) -> Flask:
@@ -60,12 +63,17 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
             return s3_routes.error_response(from_ais(err, g.get("s3_bucket", ""), g.get("s3_key", "")))
         return native_errors.from_ais(err)
 
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Response:
+        # Routing's own answers (no such route, method not allowed) in the dialect of the API called.
+        status = err.code or 500
+        if request.path.startswith(s3_routes.PREFIX):
+            code = _S3_CODES.get(status, "InvalidRequest" if status < 500 else "InternalError")
+            return s3_routes.error_response(S3Error(code, status, err.description or err.name))
+        return native_errors.response(status, err.description or err.name)
+
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
-        from werkzeug.exceptions import HTTPException
-
-        if isinstance(err, HTTPException):
-            return err  # type: ignore[return-value]
         log.exception("unhandled error", extra={"fields": {"req_id": g.get("request_id", "")}})
         wrapped = S3Error("InternalError", 500, f"We encountered an internal error: {err}")
         if request.path.startswith(s3_routes.PREFIX):

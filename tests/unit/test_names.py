@@ -70,3 +70,9 @@ def test_object_name_limits() -> None:
     for bad in ("", "k" * 1025, "ü" * 513):
         with pytest.raises(InvalidArgument):
             check_object_name(bad)
+
+
+def test_too_long_object_name_has_its_reason() -> None:
+    with pytest.raises(InvalidArgument) as e:
+        check_object_name("k" * 1025)
+    assert e.value.reason == "name-too-long"

@@ -12,9 +12,10 @@ from flask import Blueprint, Response, request
 
 from aismesh.cmn import errors
 from aismesh.cmn.names import ais_bucket_name_error, normalize_provider
+from aismesh.cmn.ranges import MAX_INT64
 from aismesh.protos import types_pb2
 from services.gateway.native import errors as nerr
-from services.gateway.native.common import action_msg, bck_from_query, cluster
+from services.gateway.native.common import action_msg, bck_from_query, cluster, int_field, msg_value, str_field
 
 bp = Blueprint("native_buckets", __name__)
 METHODS = ["GET", "POST", "DELETE", "HEAD", "PATCH", "PUT"]
@@ -24,12 +25,13 @@ DEFAULT_PAGE = 10_000
 ENTRY_IS_CACHED = 1 << 6
 ENTRY_IS_DIR = 1 << 8
 FLAG_NAME_ONLY = 1 << 4
+_LSO = "list-objects message"
 
 
 @bp.route("/v1/buckets", methods=METHODS, strict_slashes=False)
 def buckets_root() -> Response:
-    msg = action_msg()
-    if request.method == "GET" and msg.get("action", "list") == "list":
+    action = str_field(action_msg(), "action", "ActMsg")
+    if request.method == "GET" and action in ("list", ""):
         provider = request.args.get("provider", "")
         provider = normalize_provider(provider) if provider else ""
         out = [{"name": e.bck.name, "provider": e.bck.provider,
@@ -37,15 +39,15 @@ def buckets_root() -> Response:
                for e in cluster().list_buckets(provider)]
         return Response(json.dumps(out), content_type="application/json")
     # /v1/buckets/ with an action: the bucket name is empty.
-    if msg.get("action") == "create-bck":
+    if action == "create-bck":
         return nerr.response(400, "bucket name is empty")
-    return nerr.response(400, f'invalid request: {request.method} /v1/buckets with action "{msg.get("action")}"')
+    return nerr.response(400, f'invalid request: {request.method} /v1/buckets with action "{action}"')
 
 
 @bp.route("/v1/buckets/<path:name>", methods=METHODS)
 def bucket(name: str) -> Response:
     msg = action_msg()
-    action = msg.get("action", "")
+    action = str_field(msg, "action", "ActMsg")
     if "/" in name:
         return nerr.response(400, f'invalid bucket name "{name}": unexpected path segments')
     bck = bck_from_query(name)
@@ -56,8 +58,8 @@ def bucket(name: str) -> Response:
             problem = ais_bucket_name_error(name)
             if problem:
                 return nerr.response(400, problem)
-        value = msg.get("value")
-        c.create_bucket(bck, value if isinstance(value, dict) else None)
+        value = msg_value(msg, "create-bck message")
+        c.create_bucket(bck, value or None)
         return Response(b"", status=200)
     entry = c.bucket(bck)
     if m == "DELETE" and action in ("destroy-bck", ""):
@@ -69,7 +71,7 @@ def bucket(name: str) -> Response:
         props.setdefault("created", str(entry.created_ns))
         return Response(b"", status=200, headers={"Ais-Bucket-Props": json.dumps(props)})
     if m == "GET" and action in ("list", ""):
-        return list_objects(entry, msg.get("value") or {})
+        return list_objects(entry, msg_value(msg, _LSO))
     raise errors.InvalidArgument(f'{m} {bck.display()} with action "{action}" is not supported by aismesh yet')
 
 
@@ -98,20 +100,16 @@ def _entry(e: types_pb2.ObjAttrs, props: set[str], name_only: bool) -> dict[str,
 
 def list_objects(entry: Any, value: dict[str, Any]) -> Response:
     """One page (LsoMsg in, LsoRes out): msgpack for the SDK, JSON for anyone else."""
-    try:
-        flags = int(value.get("flags") or 0)
-        page_size = int(value.get("pagesize") or 0) or DEFAULT_PAGE
-    except (TypeError, ValueError):
-        raise errors.InvalidArgument("invalid list-objects message: flags and pagesize must be integers") from None
-    props = {p.strip() for p in str(value.get("props") or "").split(",") if p.strip()}
+    flags = int_field(value, "flags", _LSO, quoted=True)
+    page_size = int_field(value, "pagesize", _LSO, hi=MAX_INT64) or DEFAULT_PAGE
+    props = {p.strip() for p in str_field(value, "props", _LSO).split(",") if p.strip()}
     name_only = bool(flags & FLAG_NAME_ONLY) or props == {"name"}
-    token = str(value.get("continuation_token") or "")
-    after = token or str(value.get("start_after") or "")
-    page = cluster().list_objects(entry, prefix=str(value.get("prefix") or ""), start_after=after,
+    after = str_field(value, "continuation_token", _LSO) or str_field(value, "start_after", _LSO)
+    page = cluster().list_objects(entry, prefix=str_field(value, "prefix", _LSO), start_after=after,
                                   page_size=page_size, with_attrs=not name_only)
     entries = [_entry(e, props, name_only) for e in page.entries]
     next_token = page.entries[-1].name if page.is_truncated and page.entries else ""
-    res = {"UUID": str(value.get("uuid") or "") or uuidlib.uuid4().hex[:10], "ContinuationToken": next_token,
+    res = {"UUID": str_field(value, "uuid", _LSO) or uuidlib.uuid4().hex[:10], "ContinuationToken": next_token,
            "Entries": entries, "Flags": 0}
     if "application/msgpack" in request.headers.get("Accept", ""):
         return Response(msgpack.packb(res, use_bin_type=True), content_type="application/msgpack")

@@ -28,7 +28,10 @@ def response(status: int, message: str) -> Response:
                     headers={"X-Content-Type-Options": "nosniff"})
 
 
+# Statuses AIS gives finer causes than their kind's (by AisError.reason).
+_STATUS_BY_REASON = {"body-too-large": 413}
+
+
 def from_ais(err: errors.AisError) -> Response:
-    status = err.http_status
     # Never 5xx for conditions the SDK would retry for 90 s; 503 only when truly unavailable.
-    return response(status, err.message)
+    return response(_STATUS_BY_REASON.get(err.reason, err.http_status), err.message)

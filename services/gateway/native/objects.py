@@ -5,13 +5,14 @@ from __future__ import annotations
 from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Response, request
+from werkzeug.http import http_date
 
 from aismesh.cmn import errors
 from aismesh.cmn.ranges import parse_range
 from aismesh.protos import types_pb2
+from services.gateway import body
+from services.gateway.native import errors as nerr
 from services.gateway.native.common import bck_from_query, cluster
-from services.gateway.s3 import chunked
-from services.gateway.s3.xml import http_date
 
 bp = Blueprint("native_objects", __name__)
 PREFIX = "/v1/objects/"
@@ -22,7 +23,11 @@ HEAD_PROPS = {"name", "size", "checksum", "atime", "version", "custom", "locatio
 def _bucket_and_name() -> tuple[str, str]:
     """Percent-decode the raw path once: everything after the bucket segment is the name."""
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
-    path = unquote_to_bytes(raw.split("?", 1)[0]).decode("utf-8", errors="strict")
+    try:
+        path = unquote_to_bytes(raw.split("?", 1)[0]).decode("utf-8", errors="strict")
+    except UnicodeDecodeError as e:
+        raise errors.InvalidArgument(f"invalid object name: the request path is not valid UTF-8 ({e.reason} "
+                                     f"at byte {e.start} of the decoded path)") from None
     rest = path[len(PREFIX):] if path.startswith(PREFIX) else ""
     bucket, _, name = rest.partition("/")
     return bucket, name
@@ -44,7 +49,7 @@ def attr_headers(a: types_pb2.ObjAttrs, props: set[str] | None = None) -> dict[s
     if "location" in want and a.location:
         h["Ais-Location"] = a.location
     if "last-modified" in want or props is None:
-        h["Last-Modified"] = http_date(a.mtime_ns or a.atime_ns)
+        h["Last-Modified"] = http_date((a.mtime_ns or a.atime_ns) // 1_000_000_000)
     if ("etag" in want or props is None) and (a.etag or a.checksum.value):
         h["ETag"] = f'"{a.etag or a.checksum.value}"'
     return h
@@ -59,14 +64,9 @@ def obj(_rest: str) -> Response:
     entry = c.bucket(bck_from_query(bucket))
     m = request.method
     if m == "PUT":
-        length = request.content_length
-        if length is not None:
-            body = chunked.plain_body(request.environ["wsgi.input"].read, length, chunked.BODY_CHUNK)
-        else:
-            read = request.environ["wsgi.input"].read
-            body, length = iter(lambda: read(chunked.BODY_CHUNK), b""), -1
+        chunks, length = body.request_body(request.environ)
         # Every SDK request says Content-Type: application/json, object PUTs included: not ours to keep.
-        attrs = c.put_object(entry, name, body, size=length)
+        attrs = c.put_object(entry, name, chunks, size=length)
         return Response(b"", status=200, headers=attr_headers(attrs))
     if m == "DELETE":
         c.delete_object(entry, name)
@@ -84,8 +84,6 @@ def obj(_rest: str) -> Response:
     try:
         result = c.get_object(entry, name, rng)
     except errors.RangeNotSatisfiable as e:
-        from services.gateway.native import errors as nerr
-
         resp = nerr.response(416, e.message)
         resp.headers["Content-Range"] = f"bytes */{e.object_size}"
         return resp

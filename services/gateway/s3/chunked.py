@@ -1,41 +1,39 @@
-"""Request bodies as S3 clients send them: plain, or aws-chunked (SigV4 streaming, with trailers).
+"""aws-chunked request bodies (SigV4 streaming, with trailers), decoded as a stream.
 
 Recent botocore sends ``Content-Encoding: aws-chunked`` bodies (``x-amz-content-sha256:
 STREAMING-...``): ``<hex size>[;chunk-signature=...]\\r\\n<data>\\r\\n`` repeated, a zero-size
 chunk, then optional trailer lines (``x-amz-checksum-crc32:...``). This decoder streams: it
-never holds more than one read buffer.
+never holds more than one read buffer. It reads through ``body.input_reader``, so a failed
+read is already InvalidArgument "incomplete-body"; framing it cannot parse is "malformed-body".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Iterator
 
 from aismesh.cmn.errors import InvalidArgument
-from aismesh.cmn.rpc import CHUNK_SIZE
+from aismesh.cmn.ranges import MAX_INT64
+from services.gateway.body import Read
 
-Read = Callable[[int], bytes]
-# Request bodies are read in pieces of this size. Measured: 256 KiB pieces kept a worker at
-# 84 MB instead of 105 MB under 16 MiB PUTs but cost 25-50% of 1-16 MiB PUT throughput in a
-# full bench run (docs/performance.md), so the gRPC chunk size it is.
-BODY_CHUNK = CHUNK_SIZE
+MAX_HEADER_LINE = 64 << 10
+_HEX_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
-def plain_body(read: Read, length: int, chunk_size: int) -> Iterator[bytes]:
-    """Exactly ``length`` bytes in chunks; a short body is an error, not a short object."""
-    left = length
-    while left > 0:
-        data = read(min(chunk_size, left))
-        if not data:
-            raise InvalidArgument(
-                f"request body ended after {length - left} of {length} bytes (Content-Length)",
-                reason="incomplete-body",
-            )
-        left -= len(data)
-        yield data
+def _ended(where: str) -> InvalidArgument:
+    return InvalidArgument(f"aws-chunked body ended inside {where}", reason="incomplete-body")
+
+
+def _malformed(problem: str) -> InvalidArgument:
+    return InvalidArgument(f"malformed aws-chunked body: {problem}", reason="malformed-body")
+
+
+def _line_too_long() -> InvalidArgument:
+    return _malformed(f"a chunk header or trailer line is longer than {MAX_HEADER_LINE} bytes")
 
 
 class _Reader:
-    """Buffered line/bytes reader over a WSGI input stream."""
+    """Buffered line/bytes reader over a request body."""
 
     def __init__(self, read: Read, chunk_size: int) -> None:
         self._read = read
@@ -44,14 +42,15 @@ class _Reader:
 
     def line(self) -> bytes:
         while b"\r\n" not in self._buf:
+            if len(self._buf) > MAX_HEADER_LINE:
+                raise _line_too_long()
             more = self._read(self._chunk)
             if not more:
-                raise InvalidArgument("aws-chunked body ended inside a chunk header",
-                                      reason="incomplete-body")
+                raise _ended("a chunk header")
             self._buf += more
-            if len(self._buf) > 64 << 10:
-                raise InvalidArgument("aws-chunked chunk header is too long")
         line, _, self._buf = self._buf.partition(b"\r\n")
+        if len(line) > MAX_HEADER_LINE:
+            raise _line_too_long()
         return line
 
     def exactly(self, n: int) -> Iterator[bytes]:
@@ -59,30 +58,31 @@ class _Reader:
             if not self._buf:
                 self._buf = self._read(min(self._chunk, n))
                 if not self._buf:
-                    raise InvalidArgument("aws-chunked body ended inside a chunk",
-                                          reason="incomplete-body")
+                    raise _ended("a chunk")
             piece, self._buf = self._buf[:n], self._buf[n:]
             n -= len(piece)
             yield piece
 
 
+def _chunk_size(header: bytes) -> int:
+    size = header.split(b";", 1)[0].strip()
+    if not _HEX_SIZE.fullmatch(size) or int(size, 16) > MAX_INT64:
+        raise _malformed(f"invalid chunk size {size[:32]!r}")
+    return int(size, 16)
+
+
 def aws_chunked_body(read: Read, chunk_size: int) -> Iterator[bytes]:
     """Decode an aws-chunked body into its payload; trailers are read and dropped."""
     r = _Reader(read, chunk_size)
-    while True:
-        header = r.line().split(b";", 1)[0].strip()
-        try:
-            size = int(header, 16)
-        except ValueError:
-            raise InvalidArgument(f"malformed aws-chunked chunk size {header[:32]!r}") from None
-        if size == 0:
-            break
+    while size := _chunk_size(r.line()):
         yield from r.exactly(size)
         if r.line() != b"":
-            raise InvalidArgument("malformed aws-chunked body: chunk not followed by CRLF")
-    # Trailer lines until an empty line (or the end of the body).
+            raise _malformed("a chunk is not followed by CRLF")
+    # Trailer lines until an empty line. A body that ends (or breaks) here has all its
+    # payload, and some clients end it without the final CRLF: accept it.
     try:
         while r.line() != b"":
             pass
-    except InvalidArgument:
-        pass
+    except InvalidArgument as e:
+        if e.reason != "incomplete-body":
+            raise

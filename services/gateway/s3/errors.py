@@ -27,7 +27,7 @@ def no_such_bucket(bucket: str) -> S3Error:
                    (("BucketName", bucket),))
 
 
-# Finer causes the nodes report, by ErrorInfo.reason: (S3 code, status).
+# Finer causes, by reason (ErrorInfo.reason from a node, or the gateway's own): (S3 code, status).
 _BY_REASON = {
     "upload": ("NoSuchUpload", 404),
     "entity-too-small": ("EntityTooSmall", 400),
@@ -35,7 +35,11 @@ _BY_REASON = {
     "bad-digest": ("BadDigest", 400),
     "incomplete-body": ("IncompleteBody", 400),
     "ambiguous": ("InvalidRequest", 400),
+    "name-too-long": ("KeyTooLongError", 400),
+    "body-too-large": ("MaxMessageLengthExceeded", 400),
 }
+# Messages S3 words its own way for these codes; the mesh's message follows.
+_PREFIX = {"KeyTooLongError": "Your key is too long: ", "MaxMessageLengthExceeded": "Your request was too big. "}
 
 
 def from_ais(err: errors.AisError, bucket: str = "", key: str = "") -> S3Error:
@@ -43,7 +47,7 @@ def from_ais(err: errors.AisError, bucket: str = "", key: str = "") -> S3Error:
     resource = f"/{bucket}/{key}" if key else (f"/{bucket}" if bucket else "/")
     coded = _BY_REASON.get(err.reason)
     if coded is not None:
-        return S3Error(coded[0], coded[1], err.message, resource)
+        return S3Error(coded[0], coded[1], _PREFIX.get(coded[0], "") + err.message, resource)
     if isinstance(err, errors.BucketNotFound) or (isinstance(err, errors.NotFound) and not key):
         return no_such_bucket(bucket)
     if isinstance(err, errors.NotFound):
@@ -61,8 +65,6 @@ def from_ais(err: errors.AisError, bucket: str = "", key: str = "") -> S3Error:
         return S3Error("InvalidRange", 416, "The requested range is not satisfiable: " + err.message,
                        resource, extra)
     if isinstance(err, errors.InvalidArgument):
-        if "too long" in err.message and key:
-            return S3Error("KeyTooLongError", 400, "Your key is too long: " + err.message, resource)
         return S3Error("InvalidArgument", 400, err.message, resource)
     if isinstance(err, errors.PreconditionFailed):
         return S3Error("PreconditionFailed", 412, err.message, resource)

@@ -7,7 +7,6 @@ location, multi-delete) and object (put/get/head/delete). Every error leaves as 
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 from collections.abc import Iterator
 from urllib.parse import unquote, unquote_to_bytes
@@ -18,10 +17,12 @@ from aismesh.cmn import errors
 from aismesh.cmn.names import Bck, s3_bucket_name_error
 from aismesh.cmn.ranges import parse_range
 from aismesh.protos import types_pb2
+from services.gateway import body
 from services.gateway.cluster import Cluster
 from services.gateway.metasync import BucketEntry
-from services.gateway.s3 import chunked, multipart, xml
+from services.gateway.s3 import chunked, multipart, params, xml
 from services.gateway.s3.errors import S3Error, from_ais, no_such_bucket, render
+from services.gateway.s3.tokens import decode_token, encode_token
 
 bp = Blueprint("s3", __name__)
 METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD"]
@@ -138,30 +139,6 @@ def create_bucket(bucket: str) -> Response:
     return Response(b"", headers={"Location": f"/{bucket}"})
 
 
-def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise S3Error("InvalidArgument", 400, f"{name} must be an integer, got {raw!r}") from None
-    if not lo <= value:
-        raise S3Error("InvalidArgument", 400, f"{name} must be at least {lo}, got {value}")
-    return min(value, hi)
-
-
-def encode_token(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode()
-
-
-def decode_token(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise S3Error("InvalidArgument", 400, "The continuation token provided is incorrect") from None
-
-
 def list_objects(entry: BucketEntry) -> Response:
     args = request.args
     is_v2 = args.get("list-type") == "2"
@@ -171,7 +148,7 @@ def list_objects(entry: BucketEntry) -> Response:
     encoding = args.get("encoding-type", "")
     if encoding not in ("", "url"):
         raise S3Error("InvalidArgument", 400, f"Invalid Encoding Method specified in Request: {encoding!r}")
-    max_keys = _int_arg("max-keys", MAX_KEYS, 0, MAX_KEYS)
+    max_keys = params.query_int("max-keys", MAX_KEYS, MAX_KEYS)
     prefix = args.get("prefix", "")
     ans = xml.ListingAnswer(bucket=entry.bck.name, prefix=prefix, delimiter=delimiter, max_keys=max_keys,
                             entries=[], is_truncated=False, encoding_type=encoding)
@@ -197,9 +174,8 @@ def list_objects(entry: BucketEntry) -> Response:
 
 
 def delete_objects(entry: BucketEntry) -> Response:
-    body = request.get_data(cache=False)
     try:
-        keys, quiet = xml.parse_delete(body)
+        keys, quiet = xml.parse_delete(body.read_bounded(request.environ))
     except ValueError as e:
         raise S3Error("MalformedXML", 400, str(e)) from None
     if len(keys) > 1000:
@@ -230,8 +206,8 @@ def object_request(bucket: str, key: str) -> Response:
         if m == "PUT":
             if "x-amz-copy-source" in request.headers:
                 raise S3Error("NotImplemented", 501, "UploadPartCopy is not implemented by aismesh")
-            body, size = _body()
-            return multipart.upload_part(c, entry, key, body, size, _content_md5())
+            chunks, size = _body()
+            return multipart.upload_part(c, entry, key, chunks, size, _content_md5())
         if m == "POST":
             return multipart.complete(c, entry, key)
         if m == "DELETE":
@@ -262,19 +238,15 @@ def _user_metadata() -> dict[str, str]:
 def _body() -> tuple[Iterator[bytes], int]:
     """The request payload as a chunk iterator and its size (-1 when unknown)."""
     env = request.environ
-    read = env["wsgi.input"].read
+    if body.content_length(env) is None and not body.is_chunked(env):
+        raise S3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
     encoding = request.headers.get("Content-Encoding", "")
     sha = request.headers.get("x-amz-content-sha256", "")
     if "aws-chunked" in encoding or sha.startswith("STREAMING-"):
-        decoded = request.headers.get("x-amz-decoded-content-length", "")
-        size = int(decoded) if decoded.isdigit() else -1
-        return chunked.aws_chunked_body(read, chunked.BODY_CHUNK), size
-    length = request.content_length
-    if length is not None:
-        return chunked.plain_body(read, length, chunked.BODY_CHUNK), length
-    if env.get("wsgi.input_terminated"):
-        return iter(lambda: read(chunked.BODY_CHUNK), b""), -1
-    raise S3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
+        size = params.length_header("x-amz-decoded-content-length")
+        decoded = chunked.aws_chunked_body(body.input_reader(env), body.BODY_CHUNK)
+        return decoded, -1 if size is None else size
+    return body.request_body(env)
 
 
 def _content_md5() -> str:
@@ -283,7 +255,7 @@ def _content_md5() -> str:
         return ""
     try:
         raw = base64.b64decode(value, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a value that is not ASCII
         raw = b""
     if len(raw) != 16:
         raise S3Error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
@@ -291,9 +263,9 @@ def _content_md5() -> str:
 
 
 def put_object(entry: BucketEntry, key: str) -> Response:
-    body, size = _body()
+    chunks, size = _body()
     attrs = cluster().put_object(
-        entry, key, body, size=size, content_type=request.headers.get("Content-Type", ""),
+        entry, key, chunks, size=size, content_type=request.headers.get("Content-Type", ""),
         custom=_user_metadata(), md5_hex=_content_md5(), compute_md5=True,
     )
     return Response(b"", headers={"ETag": xml.etag_of(attrs)})
