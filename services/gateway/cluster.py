@@ -147,14 +147,14 @@ class Cluster:
         return errors.RemoteUnavailable(f"storage node t[{node.id}] did not answer within {STALL_S:g} s")
 
     def stream_in(self, node: NodeView, method: Any, first: Any, body: Iterable[bytes],
-                  wrap: Callable[[bytes], Any]) -> Any:
-        """A client-streaming call (``first``, then ``wrap(chunk)`` per body chunk) under the
-        watchdog. A failure of the body itself (the client's upload broke) is raised as is, not
-        as the transport error it caused."""
+                  wrap: Callable[[bytes], Any], last: Any) -> Any:
+        """A client-streaming call (``first``, ``wrap(chunk)`` per body chunk, then ``last``, the
+        end-of-body marker the node waits for) under the watchdog. A failure of the body itself
+        (the client's upload broke) is raised as is, not as the transport error it caused."""
         calls: list[Any] = []
         with self.watchdog.watch(lambda: calls[0].cancel()) as progress, self.rpc(node, progress):
             feed = _Feed(body, progress)
-            calls.append(method.future(feed.requests(first, wrap)))
+            calls.append(method.future(feed.requests(first, wrap, last)))
             try:
                 return calls[0].result()
             except (grpc.RpcError, grpc.FutureCancelledError):
@@ -292,7 +292,8 @@ class Cluster:
                 attrs: types_pb2.ObjAttrs = stub.WriteObject(req, timeout=commit_budget_s(size))
             return attrs
         return self.stream_in(node, stub.PutObject, storage_pb2.PutObjectRequest(header=header),
-                              _chain(head, chunks), lambda c: storage_pb2.PutObjectRequest(data=c))
+                              _chain(head, chunks), lambda c: storage_pb2.PutObjectRequest(data=c),
+                              storage_pb2.PutObjectRequest(eof=True))
 
     def get_object(self, entry: BucketEntry, name: str, byte_range: ByteRange | None = None) -> GetResult:
         """Start streaming the object; errors (missing, bad range) surface before any byte."""
@@ -408,7 +409,7 @@ class _Feed:
         self.error: BaseException | None = None
         self.sent = 0
 
-    def requests(self, first: Any, wrap: Callable[[bytes], Any]) -> Iterator[Any]:
+    def requests(self, first: Any, wrap: Callable[[bytes], Any], last: Any) -> Iterator[Any]:
         yield first
         while True:
             self.progress.paused = True
@@ -427,6 +428,7 @@ class _Feed:
                 yield wrap(chunk)
         # The node still has to fsync and rename: give it time in proportion to the size.
         self.progress.beat(commit_budget_s(self.sent) - STALL_S)
+        yield last
 
 
 def _chain(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -47,7 +47,8 @@ def put_part(c: Cluster, entry: BucketEntry, name: str, upload_id: str, part_num
 
     node, stub = c.owner(entry, name)
     part: storage_pb2.PartInfo = c.stream_in(node, stub.PutPart, storage_pb2.PutPartRequest(header=header), body,
-                                             lambda chunk: storage_pb2.PutPartRequest(data=chunk))
+                                             lambda chunk: storage_pb2.PutPartRequest(data=chunk),
+                                             storage_pb2.PutPartRequest(eof=True))
     return part
 
 

@@ -53,6 +53,7 @@ def test_storage_data_path_over_grpc(addrs: dict[str, str]) -> None:
         yield storage_pb2.PutObjectRequest(header=storage_pb2.PutHeader(bucket=ref, name=name, size=len(body)))
         for i in range(0, len(body), 1 << 20):
             yield storage_pb2.PutObjectRequest(data=body[i:i + (1 << 20)])
+        yield storage_pb2.PutObjectRequest(eof=True)
 
     attrs = stub.PutObject(stream(), timeout=30)
     assert attrs.size == len(body) and attrs.checksum.type == "xxhash" and attrs.version == "1"
