@@ -1,5 +1,6 @@
-"""Framing of the local read fast path: length-prefixed protobuf messages over a Unix socket,
-with an open file descriptor passed along (SCM_RIGHTS). See LocalRequest in storage.proto.
+"""Framing of the same-host fast path: length-prefixed protobuf messages over a Unix socket,
+with an open descriptor passed along (SCM_RIGHTS): an object to read, or a pipe to write an
+object into. See LocalRequest in storage.proto.
 
 Bytes then leave the gateway with sendfile(2) straight from the storage node's file: no gRPC
 stream, no copies through Python. Only processes on the same host (same host_id) use it.
@@ -8,6 +9,7 @@ stream, no copies through Python. Only processes on the same host (same host_id)
 from __future__ import annotations
 
 import functools
+import os
 import socket
 import struct
 
@@ -55,12 +57,17 @@ def recv_message(sock: socket.socket) -> tuple[bytes, int]:
     if not data:
         raise ConnectionError("local read socket closed")
     fd = fds[0] if fds else -1
-    if len(data) < _LEN.size:
-        data += _recv_exactly(sock, _LEN.size - len(data))
-    (n,) = _LEN.unpack(data[:_LEN.size])
-    if n > MAX_MESSAGE:
-        raise ConnectionError(f"local read message of {n} bytes is too large")
-    body = data[_LEN.size:]
-    if len(body) < n:
-        body += _recv_exactly(sock, n - len(body))
+    try:
+        if len(data) < _LEN.size:
+            data += _recv_exactly(sock, _LEN.size - len(data))
+        (n,) = _LEN.unpack(data[:_LEN.size])
+        if n > MAX_MESSAGE:
+            raise ConnectionError(f"local read message of {n} bytes is too large")
+        body = data[_LEN.size:]
+        if len(body) < n:
+            body += _recv_exactly(sock, n - len(body))
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
     return body, fd

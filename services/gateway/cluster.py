@@ -25,7 +25,7 @@ from aismesh.cmn.ranges import ByteRange
 from aismesh.cmn.rpc import ChannelPool, check_health
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2, storage_pb2_grpc, types_pb2
 from services.gateway.guard import CONTROL_S, STALL_S, NodeGuard, Progress, Watchdog, commit_budget_s
-from services.gateway.localread import LocalReader, is_local
+from services.gateway.localread import LocalReader, NodeNotAnswering, is_local
 from services.gateway.metasync import BucketEntry, MetaSync, NodeView
 
 # Deadlines: control calls get CONTROL_S in all; data calls get STALL_S without progress
@@ -281,7 +281,7 @@ class Cluster:
             with self.guard.call(node.id, node.grpc_addr):
                 try:
                     return self.local.put(node, header, chunks)
-                except TimeoutError:
+                except (TimeoutError, NodeNotAnswering):
                     raise self.stalled(node) from None
                 except (OSError, ConnectionError):
                     pass  # nothing of the body was consumed yet: go through gRPC

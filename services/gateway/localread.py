@@ -1,11 +1,12 @@
 """The gateway's side of the same-host fast path: ask a storage node on this host for
-descriptors (the object to read, a work file to write) instead of streaming bytes over gRPC.
-See LocalRequest in storage.proto and cmn/localread.py."""
+descriptors (the object to read, a pipe to write an object into) instead of streaming bytes
+over gRPC. See LocalRequest in storage.proto and cmn/localread.py."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import threading
 from collections.abc import Iterable
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from aismesh.cmn import errors
 from aismesh.cmn.localread import host_id, recv_message, send_message, socket_address
 from aismesh.protos import storage_pb2, types_pb2
-from services.gateway.guard import STALL_S
+from services.gateway.guard import STALL_S, commit_budget_s
 from services.gateway.metasync import NodeView
 
 
@@ -21,18 +22,23 @@ def is_local(node: NodeView) -> bool:
     return bool(node.local_socket) and node.host_id == host_id()
 
 
+class NodeNotAnswering(errors.RemoteUnavailable):
+    """The node stopped taking a write's bytes or answering its commit (frozen or overloaded)."""
+
+
 class LocalReader:
     """One persistent Unix connection per (thread, node), made on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, stall_timeout_s: float = STALL_S) -> None:
         self._local = threading.local()
+        self.stall_timeout_s = stall_timeout_s
 
     def _conn(self, path: str) -> socket.socket:
         conns: dict[str, socket.socket] = self._local.__dict__.setdefault("conns", {})
         sock = conns.get(path)
         if sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(STALL_S)  # a frozen node: TimeoutError, the caller answers 503
+            sock.settimeout(self.stall_timeout_s)  # a frozen node: TimeoutError, the caller answers 503
             sock.connect(socket_address(path))
             conns[path] = sock
         return sock
@@ -43,20 +49,26 @@ class LocalReader:
         if sock is not None:
             sock.close()
 
-    def _call(self, node: NodeView, req: storage_pb2.LocalRequest) -> tuple[storage_pb2.LocalResponse, int]:
-        """One request/answer; raises the node's error, or OSError when the fast path is
-        unusable (the caller then goes through gRPC, if it still can)."""
+    def _call(self, node: NodeView, req: storage_pb2.LocalRequest,
+              timeout_s: float = 0.0) -> tuple[storage_pb2.LocalResponse, int]:
+        """One request/answer (the answer within ``timeout_s``, default stall_timeout_s); raises
+        the node's error, or OSError when the fast path is unusable (the caller then goes through
+        gRPC, if it still can)."""
         payload = req.SerializeToString()
         idempotent = req.WhichOneof("op") in ("get", "put")
         for attempt in (1, 2):
             try:
                 sock = self._conn(node.local_socket)
                 send_message(sock, payload)
-                body, fd = recv_message(sock)
+                sock.settimeout(timeout_s or self.stall_timeout_s)
+                try:
+                    body, fd = recv_message(sock)
+                finally:
+                    sock.settimeout(self.stall_timeout_s)
                 break
-            except (OSError, ConnectionError):
+            except (OSError, ConnectionError) as e:
                 self._drop(node.local_socket)
-                if attempt == 2 or not idempotent:
+                if attempt == 2 or not idempotent or isinstance(e, TimeoutError):
                     raise
         resp = storage_pb2.LocalResponse()
         try:
@@ -79,33 +91,65 @@ class LocalReader:
         return resp.head, fd
 
     def put(self, node: NodeView, header: storage_pb2.PutHeader, chunks: Iterable[bytes]) -> types_pb2.ObjAttrs:
-        """Write ``chunks`` into a work file the node hands us, then have it commit the file.
+        """Write ``chunks`` into the pipe the node hands us; the node stores what it reads and
+        commits it once our commit names the same size. We never hold the object's file.
 
-        Raises OSError only before the first chunk is consumed (the caller may use gRPC then)."""
-        resp, fd = self._call(node, storage_pb2.LocalRequest(put=header))
-        if fd < 0:
+        Raises OSError only before the first chunk is consumed (the caller may use gRPC then);
+        later, a node that takes no bytes for ``stall_timeout_s`` is NodeNotAnswering (503)."""
+        resp, w = self._call(node, storage_pb2.LocalRequest(put=header))
+        if w < 0:
             raise ConnectionError("local write answered without a descriptor")
-        token, size = resp.token, 0
         try:
-            with os.fdopen(fd, "wb", buffering=0) as f:
-                for chunk in chunks:
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[f.write(view) or 0:]
-                    size += len(chunk)
-        except OSError as e:  # e.g. ENOSPC: not a reason to retry elsewhere, the body is consumed
-            self._abort(node, token)
-            raise errors.Internal(f"t[{node.id}]: writing the object failed: {e}") from None
-        except BaseException:
-            self._abort(node, token)
+            size = self._feed(node, w, chunks)
+        except NodeNotAnswering:
+            self._drop(node.local_socket)  # the node drops the write when it sees the connection gone
             raise
+        except BaseException:  # the body failed (the client went away, a bad chunk): drop the write
+            os.close(w)
+            w = -1
+            self._abort(node, resp.token)
+            raise
+        finally:
+            if w >= 0:
+                os.close(w)  # our end of file: the node has every byte once it reads to here
+        return self._commit(node, resp.token, size)
+
+    def _feed(self, node: NodeView, w: int, chunks: Iterable[bytes]) -> int:
+        """Bytes written into the pipe; stops early when the node stopped reading (it failed or
+        is gone: its answer to the commit says which)."""
+        os.set_blocking(w, False)
+        poller = select.poll()
+        poller.register(w, select.POLLOUT)
+        size = 0
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                try:
+                    n = os.write(w, view)
+                except BlockingIOError:
+                    if not poller.poll(self.stall_timeout_s * 1000):
+                        raise NodeNotAnswering(f"t[{node.id}] is not answering: it took no bytes of the object "
+                                               f"for {self.stall_timeout_s:g} s") from None
+                    continue
+                except BrokenPipeError:
+                    return size
+                view = view[n:]
+                size += n
+        return size
+
+    def _commit(self, node: NodeView, token: str, size: int) -> types_pb2.ObjAttrs:
+        """Ask the node to commit; it still reads the pipe's rest, then hashes and fsyncs."""
+        req = storage_pb2.LocalRequest(commit=storage_pb2.LocalCommit(token=token, size=size))
         try:
-            done, _ = self._call(node, storage_pb2.LocalRequest(commit=storage_pb2.LocalCommit(token=token, size=size)))
+            done, _ = self._call(node, req, timeout_s=commit_budget_s(size))
+        except TimeoutError:
+            raise NodeNotAnswering(f"t[{node.id}] is not answering: no commit of {size} bytes within "
+                                   f"{commit_budget_s(size):.0f} s") from None
         except (OSError, ConnectionError) as e:
             raise errors.RemoteUnavailable(f"t[{node.id}] went away while storing the object: {e}") from None
         return done.attrs
 
     def _abort(self, node: NodeView, token: str) -> None:
-        # Best effort: the node also drops the work files of clients that go away.
+        # Best effort: the node also drops the write of a client that goes away.
         with contextlib.suppress(OSError, ConnectionError, errors.AisError):
             self._call(node, storage_pb2.LocalRequest(abort=storage_pb2.LocalCommit(token=token)))

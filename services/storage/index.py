@@ -5,10 +5,14 @@ range scan instead of a walk. It is written after every rename/unlink (under the
 lock) and, because SQLite in WAL mode with synchronous=NORMAL may lose its last commits on a
 crash, it is marked clean only on an orderly stop: a node that finds no clean marker at start
 rebuilds the index from the xattrs (``rebuild``).
+
+Connections come from a small pool shared by every thread: a node runs a thread per same-host
+client, and a connection per thread would keep two descriptors open for each client ever seen.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,6 +33,9 @@ CREATE TABLE IF NOT EXISTS objects (
 """
 _COLUMNS = "name, size, cks_type, cks_value, version, atime_ns, mtime_ns, etag, custom, content_type"
 Row = tuple[str, int, str, str, str, int, int, str, str, str]
+# Connections per mountpath: SQLite in WAL mode has one writer at a time anyway, and readers
+# hold one only for a page of a listing.
+POOL_SIZE = 8
 
 
 def upper_bound(prefix: str) -> str | None:
@@ -47,20 +54,35 @@ class Index:
         self.mountpath = mountpath
         self.path = layout.sys_path(mountpath, "index.db")
         self.clean_marker = layout.sys_path(mountpath, "index.clean")
-        self._local = threading.local()
+        self._idle: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(POOL_SIZE)
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        with self._lock:
+            self._all.append(conn)
         return conn
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a pooled connection (made on demand, at most POOL_SIZE) for one statement or
+        transaction; it goes back idle, never in a transaction, for the next thread."""
+        with self._slots:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = self._connect()
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.rollback()
+                with self._lock:
+                    self._idle.append(conn)
 
     def open(self) -> None:
         """Open the index; rebuild it from the files when the last stop was not orderly."""
@@ -72,7 +94,8 @@ class Index:
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(self.path + suffix):
                     os.unlink(self.path + suffix)
-        self._conn().execute(_SCHEMA)
+        with self._conn() as conn:
+            conn.execute(_SCHEMA)
         if not was_clean:
             count = self.rebuild()
             log.info("rebuilt listing index of %s: %d objects", self.mountpath, count)
@@ -80,7 +103,7 @@ class Index:
     def close(self) -> None:
         """Orderly stop: checkpoint, close every connection, mark the index clean."""
         with self._lock:
-            conns, self._all = self._all, []
+            conns, self._all, self._idle = self._all, [], []
         for c in conns:
             try:
                 c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -92,9 +115,14 @@ class Index:
 
     def rebuild(self) -> int:
         """Insert one row per object file found under the mountpath, from its xattr."""
+        with self._conn() as conn:
+            conn.execute("BEGIN")
+            rows = self._insert_all(conn)
+            conn.execute("COMMIT")
+        return rows
+
+    def _insert_all(self, conn: sqlite3.Connection) -> int:
         rows = 0
-        conn = self._conn()
-        conn.execute("BEGIN")
         for top in os.scandir(self.mountpath):
             if not top.is_dir() or not top.name.startswith("@"):
                 continue
@@ -114,7 +142,6 @@ class Index:
                         continue
                     self._upsert(conn, bkey, meta)
                     rows += 1
-        conn.execute("COMMIT")
         return rows
 
     @staticmethod
@@ -126,13 +153,16 @@ class Index:
         )
 
     def upsert(self, bkey: str, meta: ObjMeta) -> None:
-        self._upsert(self._conn(), bkey, meta)
+        with self._conn() as conn:
+            self._upsert(conn, bkey, meta)
 
     def delete(self, bkey: str, name: str) -> None:
-        self._conn().execute("DELETE FROM objects WHERE bkey=? AND name=?", (bkey, name))
+        with self._conn() as conn:
+            conn.execute("DELETE FROM objects WHERE bkey=? AND name=?", (bkey, name))
 
     def drop_bucket(self, bkey: str) -> None:
-        self._conn().execute("DELETE FROM objects WHERE bkey=?", (bkey,))
+        with self._conn() as conn:
+            conn.execute("DELETE FROM objects WHERE bkey=?", (bkey,))
 
     def scan(self, bkey: str, lower: str, inclusive: bool, upper: str | None, limit: int) -> list[Row]:
         """Up to ``limit`` rows with lower <(=) name < upper, in name order."""
@@ -144,7 +174,8 @@ class Index:
             args.append(upper)
         sql += " ORDER BY name LIMIT ?"
         args.append(limit)
-        return list(self._conn().execute(sql, args))
+        with self._conn() as conn:
+            return list(conn.execute(sql, args))
 
     def page(self, bkey: str, prefix: str, start_after: str, limit: int, delimiter: str) -> Iterator[tuple[Row, bool]]:
         """Sorted (row, is_dir) pairs: names with ``prefix`` after ``start_after``, common prefixes

@@ -1,28 +1,44 @@
-"""The same-host fast path of a storage node: hand local readers and writers descriptors.
+"""The same-host fast path of a storage node: open descriptors for local readers, a pipe for
+local writers. See LocalRequest in storage.proto.
 
-One thread per connected client. A get is answered with the object's attributes, resolved
-range and open descriptor; a put with a fresh work file's descriptor and a token, which a
-later commit turns into the object (or abort drops). Work files of a client that goes away
-are removed. See LocalRequest in storage.proto.
+Only clients of the node's own user are served (SO_PEERCRED), one thread each. A get is
+answered with the object's attributes, the resolved range and an O_RDONLY descriptor, which
+cannot change the file. A put is answered with a token and the write end of a pipe, never a
+file: this thread reads the pipe into the ordinary write path (Store.put: work file, hashing,
+fsync, xattr, rename) and commits only when the writer's commit names exactly the bytes read.
+So no writer ever holds a descriptor of a committed object, and an abort, a size mismatch or a
+writer that stalls or goes away leaves the old object and no work file behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
+import select
 import socket
+import struct
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 
 from aismesh.cmn import errors
 from aismesh.cmn.localread import recv_message, send_message, socket_address
+from aismesh.cmn.log import event
+from aismesh.cmn.names import check_object_name
 from aismesh.protos import storage_pb2, types_pb2
 from services.storage.store import PutSpec, Store
 
 log = logging.getLogger("storage.local")
 Opener = Callable[[storage_pb2.GetObjectRequest], tuple[int, types_pb2.ObjAttrs, int, int, bool]]
 SpecOf = Callable[[storage_pb2.PutHeader], PutSpec]
+# A writer's pipe (where the kernel allows it): one chunk of the write path in flight.
+PIPE_SIZE = 1 << 20
+# A writer that sends nothing (bytes, commit or abort) this long is dropped with its work file.
+STALL_S = 60.0
+_CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
 def default_socket(node_id: str, mountpaths: list[str]) -> str:
@@ -31,12 +47,160 @@ def default_socket(node_id: str, mountpaths: list[str]) -> str:
     return f"@aismesh-{node_id}-{digest}"
 
 
+def is_allowed_peer(peer_uid: int, own_uid: int) -> bool:
+    """Only the node's own user; so root only when the node itself runs as root."""
+    return peer_uid == own_uid
+
+
+class PeerGone(Exception):
+    """The client went away, stalled or broke the protocol: nobody is left to answer."""
+
+
+class Aborted(Exception):
+    """The writer sent abort: nothing is stored, and the abort is answered with an empty response."""
+
+
+def _pipe() -> tuple[int, int]:
+    r, w = os.pipe2(os.O_CLOEXEC)
+    with contextlib.suppress(OSError):  # over the user's pipe budget: the default size still works
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    return r, w
+
+
+def _receive(conn: socket.socket) -> storage_pb2.LocalRequest:
+    try:
+        payload, fd = recv_message(conn)
+    except OSError as e:
+        raise PeerGone(str(e)) from None
+    if fd >= 0:
+        os.close(fd)  # clients send no descriptors
+    req = storage_pb2.LocalRequest()
+    try:
+        req.ParseFromString(payload)
+    except Exception:
+        raise PeerGone("an unreadable local request") from None
+    return req
+
+
+def _wait_readable(conn: socket.socket) -> None:
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    poller.poll()
+
+
+def _send(conn: socket.socket, resp: storage_pb2.LocalResponse, fd: int = -1) -> None:
+    try:
+        send_message(conn, resp.SerializeToString(), fd)
+    except OSError as e:  # BrokenPipeError, ConnectionResetError, a timeout: the client is gone
+        raise PeerGone(str(e)) from None
+
+
+def _error(e: Exception) -> storage_pb2.LocalResponse:
+    if not isinstance(e, errors.AisError):
+        log.exception("local request failed")
+        e = errors.Internal(f"local request: {e}")
+    return storage_pb2.LocalResponse(error=e.to_info())
+
+
+def _incomplete(received: int, announced: int) -> errors.InvalidArgument:
+    return errors.InvalidArgument(f"received {received} bytes, but the writer committed {announced}: nothing stored",
+                                  reason="incomplete-body")
+
+
+class PipeBody:
+    """What a same-host writer puts into its pipe, as chunks for Store.put. The body ends when
+    the writer's commit arrives and names exactly the bytes read; abort raises Aborted, a writer
+    that goes away or stalls raises PeerGone, a size mismatch InvalidArgument (incomplete-body).
+    Chunks are views of one reused buffer: each is consumed before the next is read."""
+
+    def __init__(self, conn: socket.socket, r: int, token: str, stall_s: float) -> None:
+        self.conn, self.r, self.token, self.stall_s = conn, r, token, stall_s
+        self.received = 0
+        self.committed: int | None = None  # the size the writer's commit named
+        self.finish = ""  # "commit" or "abort" once the writer said which
+        self._poll = select.poll()
+        self._poll.register(r, select.POLLIN)
+        self._poll.register(conn.fileno(), select.POLLIN)
+
+    def close(self) -> None:
+        """Stop reading: a writer still writing gets EPIPE at once."""
+        if self.r >= 0:
+            self._poll.unregister(self.r)
+            os.close(self.r)
+            self.r = -1
+
+    def __iter__(self) -> Iterator[memoryview]:
+        view = memoryview(bytearray(PIPE_SIZE))
+        while self.committed is None or self.received < self.committed:
+            ready = self._wait()
+            if self.conn.fileno() in ready:
+                self._on_message()
+            if self.r >= 0 and self.r in ready:
+                n = os.readv(self.r, [view])
+                if n == 0:
+                    self._on_pipe_end()
+                    continue
+                self.received += n
+                if self.committed is not None and self.received > self.committed:
+                    raise _incomplete(self.received, self.committed)
+                yield view[:n]
+        self._check_drained()
+
+    def await_finish(self) -> str:
+        """After a failure: stop reading and wait for the writer's commit or abort, to answer it."""
+        self.close()
+        while not self.finish:
+            self._wait()
+            self._read_finish()
+        return self.finish
+
+    def _wait(self) -> set[int]:
+        events = self._poll.poll(self.stall_s * 1000)
+        if not events:
+            if self.committed is not None:
+                raise _incomplete(self.received, self.committed)
+            raise PeerGone(f"the writer sent nothing for {self.stall_s:g} s")
+        return {fd for fd, _ in events}
+
+    def _read_finish(self) -> None:
+        req = _receive(self.conn)
+        op = req.WhichOneof("op")
+        if op not in ("commit", "abort"):
+            raise PeerGone(f"expected the commit or abort of a write, got {op!r}")
+        c = req.commit if op == "commit" else req.abort
+        if c.token != self.token:
+            raise PeerGone(f'expected the commit or abort of "{self.token}", got "{c.token}"')
+        self.finish = op
+        self.committed = c.size if op == "commit" else None
+        self._poll.unregister(self.conn.fileno())  # nothing more until we answer
+
+    def _on_message(self) -> None:
+        self._read_finish()
+        if self.finish == "abort":
+            raise Aborted()
+        assert self.committed is not None
+        if self.committed < self.received or (self.r < 0 and self.committed != self.received):
+            raise _incomplete(self.received, self.committed)
+
+    def _on_pipe_end(self) -> None:
+        self.close()
+        if self.committed is not None and self.received < self.committed:
+            raise _incomplete(self.received, self.committed)
+
+    def _check_drained(self) -> None:
+        """A writer that wrote more than it committed: the object would not be what it meant."""
+        if self.r >= 0 and self._poll.poll(0) and os.read(self.r, 1):
+            raise _incomplete(self.received + 1, self.received)
+
+
 class LocalServer:
-    def __init__(self, path: str, open_object: Opener, store: Store, spec_of: SpecOf) -> None:
+    def __init__(self, path: str, open_object: Opener, store: Store, spec_of: SpecOf,
+                 stall_s: float = STALL_S) -> None:
         self.path = path
         self.open_object = open_object
         self.store = store
         self.spec_of = spec_of
+        self.stall_s = stall_s
         self._sock: socket.socket | None = None
         self._stop = threading.Event()
 
@@ -66,60 +230,89 @@ class LocalServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True, name="local-read").start()
+            try:
+                admitted = self._admit(conn)
+            except OSError:  # gone before we could ask who it was
+                admitted = False
+            if not admitted:
+                conn.close()
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True, name="local-client").start()
+
+    def _admit(self, conn: socket.socket) -> bool:
+        """An abstract socket has no file mode: whoever connects is checked here."""
+        pid, uid, gid = _CRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size))
+        if is_allowed_peer(uid, os.geteuid()):
+            return True
+        event(log, "refused a same-host client of another user", logging.WARNING, pid=pid, uid=uid, gid=gid,
+              node_uid=os.geteuid(), socket=self.path)
+        return False
 
     def _serve(self, conn: socket.socket) -> None:
-        pending: dict[str, tuple[PutSpec, str, str]] = {}  # token -> (spec, mountpath, work file)
-        try:
-            with conn:
+        with conn:
+            conn.settimeout(self.stall_s)  # a reply to a client that froze must not hang us
+            try:
                 while not self._stop.is_set():
-                    try:
-                        payload, _ = recv_message(conn)
-                    except (ConnectionError, OSError):
-                        return
-                    self._answer(conn, payload, pending)
-        finally:
-            for _, _, tmp in pending.values():
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+                    _wait_readable(conn)  # an idle client may stay as long as it likes
+                    self._handle(conn, _receive(conn))
+            except PeerGone as e:
+                log.debug("local client gone: %s", e)
+            except Exception:
+                log.exception("local client connection failed")
 
-    def _answer(self, conn: socket.socket, payload: bytes, pending: dict[str, tuple[PutSpec, str, str]]) -> None:
-        req = storage_pb2.LocalRequest()
-        fd = -1
+    def _handle(self, conn: socket.socket, req: storage_pb2.LocalRequest) -> None:
+        op = req.WhichOneof("op")
+        if op == "get":
+            self._get(conn, req.get)
+        elif op == "put":
+            self._put(conn, req.put)
+        elif op in ("commit", "abort"):
+            token = (req.commit if op == "commit" else req.abort).token
+            _send(conn, _error(errors.InvalidArgument(f'unknown write "{token}" on this connection')))
+        else:
+            _send(conn, _error(errors.InvalidArgument(f"unknown local request {op!r}")))
+
+    def _get(self, conn: socket.socket, req: storage_pb2.GetObjectRequest) -> None:
         try:
-            req.ParseFromString(payload)
-            op = req.WhichOneof("op")
-            if op == "get":
-                fd, attrs, offset, length, is_range = self.open_object(req.get)
-                resp = storage_pb2.LocalResponse(head=storage_pb2.GetObjectResponse(
-                    attrs=attrs, is_range=is_range, range_offset=offset, range_length=length))
-            elif op == "put":
-                spec = self.spec_of(req.put)
-                fd, mp, tmp = self.store.create_work(spec)
-                token = os.path.basename(tmp)
-                pending[token] = (spec, mp, tmp)
-                resp = storage_pb2.LocalResponse(token=token)
-            elif op in ("commit", "abort"):
-                c = req.commit if op == "commit" else req.abort
-                found = pending.pop(c.token, None)
-                if found is None:
-                    raise errors.InvalidArgument(f'unknown write "{c.token}" on this connection')
-                spec, mp, tmp = found
-                if op == "abort":
-                    if os.path.exists(tmp):
-                        os.unlink(tmp)
-                    resp = storage_pb2.LocalResponse()
-                else:
-                    resp = storage_pb2.LocalResponse(attrs=self.store.commit_work(spec, mp, tmp, c.size))
-            else:
-                raise errors.InvalidArgument(f"unknown local request {op!r}")
-        except errors.AisError as e:
-            resp = storage_pb2.LocalResponse(error=e.to_info())
+            fd, attrs, offset, length, is_range = self.open_object(req)
         except Exception as e:
-            log.exception("local request failed")
-            resp = storage_pb2.LocalResponse(error=errors.Internal(f"local request: {e}").to_info())
+            _send(conn, _error(e))
+            return
         try:
-            send_message(conn, resp.SerializeToString(), fd)
+            _send(conn, storage_pb2.LocalResponse(head=storage_pb2.GetObjectResponse(
+                attrs=attrs, is_range=is_range, range_offset=offset, range_length=length)), fd)
         finally:
-            if fd >= 0:
-                os.close(fd)  # the client has its own duplicate now
+            os.close(fd)  # the client has its own duplicate now (or is gone)
+
+    def _put(self, conn: socket.socket, header: storage_pb2.PutHeader) -> None:
+        try:
+            spec = self.spec_of(header)
+            check_object_name(spec.name)
+            self.store.check_bucket(spec.bck, spec.bid)
+            r, w = _pipe()
+        except Exception as e:
+            _send(conn, _error(e))
+            return
+        body = PipeBody(conn, r, uuid.uuid4().hex, self.stall_s)
+        try:
+            try:
+                _send(conn, storage_pb2.LocalResponse(token=body.token), w)
+            finally:
+                os.close(w)  # only the writer holds it now: its close is our end of file
+            resp = self._store(spec, body)
+        finally:
+            body.close()
+        _send(conn, resp)
+
+    def _store(self, spec: PutSpec, body: PipeBody) -> storage_pb2.LocalResponse:
+        """Run the write path over the pipe; the answer to the writer's commit (or abort)."""
+        try:
+            return storage_pb2.LocalResponse(attrs=self.store.put(spec, body))
+        except PeerGone:
+            raise
+        except Aborted:
+            return storage_pb2.LocalResponse()
+        except Exception as e:
+            if body.await_finish() == "abort":
+                return storage_pb2.LocalResponse()
+            return _error(e)

@@ -9,6 +9,7 @@ to each and moves to the next when the current one is unavailable.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
@@ -21,6 +22,20 @@ from aismesh.protos import metadata_pb2, metadata_pb2_grpc
 from services.storage.store import Store
 
 log = logging.getLogger("storage.membership")
+
+
+def validated_reads(bmd: metadata_pb2.BMD) -> frozenset[tuple[str, int]]:
+    """The buckets whose props ask to verify an object's checksum on every read."""
+    out = set()
+    for b in bmd.buckets:
+        try:
+            props = json.loads(b.props_json) if b.props_json else {}
+        except ValueError:
+            log.warning("unreadable props of bucket %s in BMD v%d", b.bck.name, bmd.version)
+            continue
+        if props.get("checksum", {}).get("validate_warm_get"):
+            out.add((Bck.from_proto(b.bck).uname, b.bid))
+    return frozenset(out)
 
 
 class Membership:
@@ -90,7 +105,7 @@ class Membership:
                         call.cancel()
                         return
                     known = {(Bck.from_proto(b.bck).uname, b.bid) for b in bmd.buckets}
-                    self.store.apply_bmd(bmd.version, known)
+                    self.store.apply_bmd(bmd.version, known, validated_reads(bmd))
                     backoff = 0.2
             except grpc.RpcError as e:
                 log.info("BMD watch interrupted: %s", e.code())

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from aismesh.cmn import errors
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.protos import storage_pb2, types_pb2
-from services.storage import layout
+from services.storage import durable, layout
 from services.storage.store import PutSpec, Store
 
 MIN_PART_SIZE = 5 << 20
@@ -71,13 +71,16 @@ class Uploads:
         self.store.check_bucket(bck, req.bucket.bid)
         upload_id = uuid.uuid4().hex
         path = self._dir(bck, req.name, upload_id)
-        os.makedirs(path)
+        durable.makedirs(path)
         now = time.time_ns()
         info = {"uname": bck.uname, "bid": req.bucket.bid, "name": req.name, "content_type": req.content_type,
                 "custom": dict(req.custom), "cks_type": req.checksum_type, "versioning": req.versioning,
                 "initiated": now}
         with open(os.path.join(path, "upload.json"), "w") as f:
             json.dump(info, f, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        durable.fsync_dir(path)  # an acknowledged upload id survives a power loss
         return storage_pb2.UploadInfo(upload_id=upload_id, name=req.name, initiated_ns=now)
 
     def put_part(self, h: storage_pb2.PartHeader, chunks: Iterable[bytes]) -> storage_pb2.PartInfo:
@@ -103,6 +106,7 @@ class Uploads:
                 os.fsync(f.fileno())
                 os.setxattr(f.fileno(), _PART_XATTR, f"{md5.hexdigest()} {size}".encode())
             os.replace(tmp, os.path.join(path, f"{h.part_number:05d}"))
+            durable.fsync_dir(path)  # an acknowledged part survives a power loss
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)

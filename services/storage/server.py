@@ -31,13 +31,15 @@ def bucket_of(ref: types_pb2.BucketRef) -> tuple[Bck, int]:
 
 
 def chunks_of(requests: Iterator[Any], context: Any) -> Iterator[bytes]:
-    """The data of a client stream after its header. A client that cancels makes the iterator
-    raise; a stream that merely ends while the call is no longer active is refused as well, so
-    a truncated body can never be committed."""
+    """The data of a client stream after its header, up to the client's ``eof`` message. A
+    stream that ends without it was cut short (a cancelled call can look like a clean end
+    here), so a truncated body can never be committed."""
     for msg in requests:
+        if msg.eof:
+            return
         yield msg.data
-    if not context.is_active():
-        raise errors.InvalidArgument("the client went away before the body ended: nothing stored")
+    raise errors.InvalidArgument("the request stream ended before the body did: nothing stored",
+                                 reason="incomplete-body")
 
 
 class StorageServicer(storage_pb2_grpc.StorageServicer):
@@ -75,11 +77,15 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
                        compute_md5=h.compute_md5, expected=h.expected if h.HasField("expected") else None,
                        remote=h.remote if h.HasField("remote") else None)
 
-    def open_for_read(self, request: storage_pb2.GetObjectRequest) -> tuple[int, types_pb2.ObjAttrs, int, int, bool]:
-        """Open the object and resolve the range before any byte leaves (errors stay clean)."""
+    def open_for_read(self, request: storage_pb2.GetObjectRequest,
+                      validate: bool = False) -> tuple[int, types_pb2.ObjAttrs, int, int, bool]:
+        """Open the object, verify it when asked (``validate``) or when its bucket's props say
+        so, and resolve the range: all before any byte leaves, so errors stay clean."""
         bck, bid = bucket_of(request.bucket)
         fd, meta, mp = self.store.open_object(bck, bid, request.name)
         try:
+            if validate or self.store.validates_reads(bck, bid):
+                self.store.verify(fd, meta, bck, request.name)
             offset, length, is_range = 0, meta.size, False
             if request.HasField("range"):
                 offset, length = ByteRange.from_proto(request.range).resolve(meta.size)

@@ -19,7 +19,7 @@ from aismesh.cmn import errors, hrw
 from aismesh.cmn.checksum import DEFAULT_TYPE, new_hasher
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.protos import types_pb2
-from services.storage import durable, layout, objmeta
+from services.storage import durable, integrity, layout, objmeta
 from services.storage.index import Index, Row
 from services.storage.objmeta import ObjMeta
 
@@ -99,6 +99,8 @@ class Store:
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         # Latest BMD seen: (version, {(uname, bid)}); None until the first one arrives.
         self._bmd: tuple[int, set[tuple[str, int]]] | None = None
+        # Buckets whose props ask for a checksum check on every read (checksum.validate_warm_get).
+        self._validated: frozenset[tuple[str, int]] = frozenset()
         # Buckets being destroyed: (uname, bid) -> monotonic time the seal lapses.
         self._sealed: dict[tuple[str, int], float] = {}
 
@@ -181,7 +183,7 @@ class Store:
 
     # --- write path ------------------------------------------------------------------------
 
-    def put(self, spec: PutSpec, chunks: Iterable[bytes]) -> types_pb2.ObjAttrs:
+    def put(self, spec: PutSpec, chunks: Iterable[bytes] | Iterable[memoryview]) -> types_pb2.ObjAttrs:
         """Stream ``chunks`` into place: whole and verified, or not at all."""
         check_object_name(spec.name)
         self.check_bucket(spec.bck, spec.bid)
@@ -215,7 +217,8 @@ class Store:
                 os.close(fd)
 
     def create_work(self, spec: PutSpec) -> tuple[int, str, str]:
-        """A new, empty work file for a same-host writer: (write fd, mountpath, path)."""
+        """A new, empty work file the node itself fills (multipart completion): (write fd,
+        mountpath, path). Never handed out: a writer that kept it could change the object."""
         check_object_name(spec.name)
         self.check_bucket(spec.bck, spec.bid)
         mp = self.mountpath_for(spec.bck, spec.name)
@@ -223,8 +226,8 @@ class Store:
         return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), mp, tmp
 
     def commit_work(self, spec: PutSpec, mp: str, tmp: str, size: int, etag: str = "") -> types_pb2.ObjAttrs:
-        """Turn a work file a same-host writer filled into the object: verify, checksum, fsync,
-        rename. Reading it back costs a page-cache copy, far less than a gRPC stream."""
+        """Turn a work file the node filled (create_work) into the object: verify, checksum, fsync,
+        rename. Reading it back costs a page-cache copy."""
         try:
             fd = os.open(tmp, os.O_RDWR)
         except FileNotFoundError:
@@ -318,6 +321,14 @@ class Store:
         meta.size = os.fstat(fd).st_size
         return fd, meta, mp
 
+    def validates_reads(self, bck: Bck, bid: int) -> bool:
+        """Whether the bucket's props (in the BMD this node holds) ask to verify every read."""
+        return (bck.uname, bid) in self._validated
+
+    def verify(self, fd: int, meta: ObjMeta, bck: Bck, name: str) -> None:
+        """Check the bytes behind ``fd`` against their stored checksum; raise before serving any."""
+        integrity.verify(fd, meta, f"t[{self.node_id}]: {bck.display()}/{name}")
+
     def touch(self, fd: int, meta: ObjMeta) -> None:
         """Refresh atime lazily (at most hourly) so GET stays read-only on the hot path."""
         now = time.time_ns()
@@ -385,10 +396,13 @@ class Store:
                                 seen.add(found)
                                 yield found
 
-    def apply_bmd(self, version: int, known: set[tuple[str, int]]) -> None:
-        """Adopt a newer BMD and drop data of bucket incarnations it no longer has."""
+    def apply_bmd(self, version: int, known: set[tuple[str, int]],
+                  validated: frozenset[tuple[str, int]] = frozenset()) -> None:
+        """Adopt a newer BMD (with the buckets whose reads are validated) and drop data of bucket
+        incarnations it no longer has."""
         if self._bmd is not None and version <= self._bmd[0]:
             return
+        self._validated = validated
         self._bmd = (version, known)
         for bck, bid in list(self.bucket_dirs()):
             if bid <= version and (bck.uname, bid) not in known:

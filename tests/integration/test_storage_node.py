@@ -138,6 +138,7 @@ def put(c: Cluster, ref: types_pb2.BucketRef, name: str, body: bytes, size: int 
             bucket=ref, name=name, size=len(body) if size is None else size, **header))
         for i in range(0, len(body), CHUNK_SIZE):
             yield storage_pb2.PutObjectRequest(data=body[i:i + CHUNK_SIZE])
+        yield storage_pb2.PutObjectRequest(eof=True)
 
     attrs: types_pb2.ObjAttrs = c.stub.PutObject(stream(), timeout=30)
     return attrs
@@ -370,3 +371,19 @@ def test_sigkill_restart_keeps_every_object_and_sigterm_is_quick(cluster: Cluste
     assert all(os.path.exists(os.path.join(mp, ".aismesh", "index.clean")) for mp in node.mountpaths)
     node.start()
     assert [e.name for e in list_all(cluster, ref, page=5)] == sorted(names)
+
+
+def test_a_stream_that_ends_without_eof_stores_nothing(cluster: Cluster) -> None:
+    """A cut request stream can look like a clean end: only the eof message makes a body whole."""
+    ref = cluster.bucket("noeof")
+    put(cluster, ref, "k", b"old")
+
+    def stream() -> Iterator[storage_pb2.PutObjectRequest]:
+        yield storage_pb2.PutObjectRequest(header=storage_pb2.PutHeader(bucket=ref, name="k", size=-1))
+        yield storage_pb2.PutObjectRequest(data=b"truncated")
+
+    with pytest.raises(grpc.RpcError) as e:
+        cluster.stub.PutObject(stream(), timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "ended before the body did" in (e.value.details() or "")
+    assert get(cluster, ref, "k")[1] == b"old"
