@@ -6,7 +6,12 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
 from typing import Any
+
+# The id of the request being served in this thread (set by the gateway per HTTP request and
+# by every gRPC server per call from the caller's metadata); every log line carries it.
+request_id: ContextVar[str] = ContextVar("aismesh_request_id", default="")
 
 
 class _JsonFormatter(logging.Formatter):
@@ -22,6 +27,9 @@ class _JsonFormatter(logging.Formatter):
             "service": self.service,
             "msg": record.getMessage(),
         }
+        rid = request_id.get()
+        if rid:
+            doc["req_id"] = rid
         fields = getattr(record, "fields", None)
         if fields:
             doc.update(fields)
@@ -30,12 +38,17 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
-def setup(service: str, level: str = "INFO") -> logging.Logger:
-    """Configure the root logger of a service process to write JSON lines to stderr."""
+def json_handler(service: str) -> logging.Handler:
+    """A stderr handler writing one JSON object a line."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter(service))
+    return handler
+
+
+def setup(service: str, level: str = "INFO") -> logging.Logger:
+    """Configure the root logger of a service process to write JSON lines to stderr."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [json_handler(service)]
     root.setLevel(level)
     return logging.getLogger(service)
 

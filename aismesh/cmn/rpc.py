@@ -10,6 +10,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from aismesh.cmn.metrics import client_interceptor, server_interceptor
+
 # Object bytes travel in chunks of this size (a measured choice: see docs/performance.md).
 CHUNK_SIZE = 1 << 20
 # Listing pages and BMD documents can be large; object data never exceeds one chunk a message.
@@ -45,22 +47,27 @@ class ChannelPool:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._channels: dict[str, grpc.Channel] = {}
+        self._raw: list[grpc.Channel] = []
 
     def get(self, addr: str) -> grpc.Channel:
+        """The channel to ``addr``; its calls carry the current request id."""
         ch = self._channels.get(addr)
         if ch is not None:
             return ch
         with self._lock:
             ch = self._channels.get(addr)
             if ch is None:
-                ch = grpc.insecure_channel(addr, options=CHANNEL_OPTIONS)
+                raw = grpc.insecure_channel(addr, options=CHANNEL_OPTIONS)
+                self._raw.append(raw)
+                ch = grpc.intercept_channel(raw, client_interceptor())
                 self._channels[addr] = ch
             return ch
 
     def close(self) -> None:
         with self._lock:
-            for ch in self._channels.values():
+            for ch in self._raw:
                 ch.close()
+            self._raw.clear()
             self._channels.clear()
 
 
@@ -69,10 +76,13 @@ def make_server(
     register: Iterable[Callable[[grpc.Server], None]],
     service_names: Iterable[str],
     max_workers: int = 32,
+    metrics_name: str = "",
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """A started-ready (not yet started) server with health and reflection; returns the bound port."""
+    """A started-ready (not yet started) server with health and reflection; returns the bound port.
+    With ``metrics_name``, every call is counted and timed under that service name."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers), options=SERVER_OPTIONS,
+        interceptors=[server_interceptor(metrics_name)] if metrics_name else None,
     )
     for add in register:
         add(server)

@@ -11,13 +11,16 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from importlib.metadata import version
 from typing import Any
 
 from aismesh.launcher import services
-from aismesh.launcher.state import State, assign_ports, is_port_free, pid_alive
+from aismesh.launcher.state import State, assign_ports, is_port_free, pid_alive, process_uptime
 from aismesh.launcher.supervisor import ServiceStartError, Supervisor
 
 DEFAULT_DATA = ".aismesh"
+VERSION = version("aismesh")
 LOCK_FILE = "launcher.lock"
 
 
@@ -134,11 +137,27 @@ def status_doc(st: State) -> dict[str, Any]:
         pid = st.pids.get(spec.name, 0)
         alive = pid_alive(pid)
         svcs.append({"name": spec.name, "kind": spec.kind, "addr": spec.addr, "pid": pid, "alive": alive,
-                     "healthy": alive and services.is_healthy(spec, 1.0), "log": spec.log})
+                     "healthy": alive and services.is_healthy(spec, 1.0), "log": spec.log,
+                     "metrics": f"http://{spec.metrics}" if spec.metrics else "",
+                     "uptime_s": round(process_uptime(pid), 1) if alive else 0.0,
+                     "version": (_etcd_version(spec.addr) if alive else "") if spec.kind == "etcd" else VERSION})
     url = f"http://{st.host}:{st.port}"
-    return {"data": st.data, "gateway": {"url": url}, "s3_endpoint": f"{url}/s3",
+    return {"data": st.data, "version": VERSION, "gateway": {"url": url}, "s3_endpoint": f"{url}/s3",
             "etcd_endpoint": f"{st.host}:{st.ports.get('etcd', 0)}", "supervisor_pid": st.supervisor_pid,
             "supervisor_alive": pid_alive(st.supervisor_pid), "services": svcs}
+
+
+def _etcd_version(addr: str) -> str:
+    try:
+        with urllib.request.urlopen(f"http://{addr}/version", timeout=1) as r:
+            return str(json.load(r).get("etcdserver", ""))
+    except (OSError, ValueError):
+        return ""
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -156,10 +175,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
         return 0 if ok else 1
     print(f"gateway {doc['gateway']['url']}  (S3: {doc['s3_endpoint']})   etcd {doc['etcd_endpoint']}")
-    print(f"{'SERVICE':10} {'KIND':9} {'ADDRESS':22} {'PID':>8}  HEALTH")
+    print(f"{'SERVICE':10} {'KIND':9} {'ADDRESS':22} {'PID':>8}  {'HEALTH':9} {'VERSION':8} {'UPTIME':>8}  METRICS")
     for s in doc["services"]:
-        health = "healthy" if s["healthy"] else ("alive, not healthy" if s["alive"] else "down")
-        print(f"{s['name']:10} {s['kind']:9} {s['addr']:22} {s['pid']:>8}  {health}")
+        health = "healthy" if s["healthy"] else ("unhealthy" if s["alive"] else "down")
+        print(f"{s['name']:10} {s['kind']:9} {s['addr']:22} {s['pid']:>8}  {health:9} {s['version']:8} "
+              f"{_duration(s['uptime_s']):>8}  {s['metrics']}")
     return 0 if ok else 1
 
 

@@ -18,6 +18,7 @@ class ServiceSpec:
     argv: tuple[str, ...]
     addr: str          # host:port clients use
     log: str           # DATA/logs/<name>.log
+    metrics: str = ""  # host:port/path of its Prometheus metrics
 
 
 def bin_dir() -> str:
@@ -34,7 +35,19 @@ def metadata_names(n: int) -> list[str]:
 
 
 def port_names(targets: int, metadata: int = 1) -> list[str]:
-    return ["etcd", "etcd-peer", *metadata_names(metadata), *target_names(targets)]
+    """Every port a mesh needs: the services' own, and a metrics port for each of ours."""
+    ours = [*metadata_names(metadata), *target_names(targets), "gateway"]
+    return ["etcd", "etcd-peer", *ours[:-1], *(f"metrics-{n}" for n in ours)]
+
+
+def _with_metrics(st: State, spec: ServiceSpec) -> ServiceSpec:
+    """The spec with ``--metrics-listen`` on the port the state keeps for it."""
+    port = st.ports.get(f"metrics-{spec.name}")
+    if not port:
+        return spec
+    addr = f"{st.host}:{port}"
+    return ServiceSpec(spec.name, spec.kind, (*spec.argv, "--metrics-listen", addr), spec.addr, spec.log,
+                       f"{addr}/metrics")
 
 
 def build_specs(st: State, workers: int, local_socket: str = "auto") -> list[ServiceSpec]:
@@ -52,7 +65,7 @@ def build_specs(st: State, workers: int, local_socket: str = "auto") -> list[Ser
             "--listen-peer-urls", f"http://{h}:{p['etcd-peer']}",
             "--initial-advertise-peer-urls", f"http://{h}:{p['etcd-peer']}",
             "--initial-cluster", f"aismesh=http://{h}:{p['etcd-peer']}",
-        ), etcd_addr, os.path.join(logs, "etcd.log")),
+        ), etcd_addr, os.path.join(logs, "etcd.log"), f"{etcd_addr}/metrics"),
     ]
     for i, name in enumerate(metadata_names(st.metadata), 1):
         addr = f"{h}:{p[name]}"
@@ -72,7 +85,7 @@ def build_specs(st: State, workers: int, local_socket: str = "auto") -> list[Ser
     specs.append(ServiceSpec("gateway", "gateway", (
         py, "-m", "services.gateway", "--listen", gw, "--metadata", meta_addr, "--workers", str(workers),
     ), gw, os.path.join(logs, "gateway.log")))
-    return specs
+    return [specs[0], *(_with_metrics(st, spec) for spec in specs[1:])]
 
 
 def _http_ok(url: str, timeout: float) -> bool:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 from typing import Any
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from aismesh.cmn import log as jlog
@@ -19,6 +23,44 @@ def post_fork(server: Any, worker: Any) -> None:
     second and then drain for the graceful timeout while holding the port, so the restarted
     gateway could not bind (issue: killed master, ~2 s of refused connections)."""
     die_with_parent(signal.SIGKILL, parent_pid=server.pid)
+
+
+class JsonLogger(glogging.Logger):
+    """gunicorn's own lines (start, workers, errors) as JSON like every other service's."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        self.error_log.handlers[:] = [jlog.json_handler("gateway")]
+        self.error_log.propagate = False
+
+
+def metrics_hooks(listen: str) -> dict[str, Any]:
+    """gunicorn hooks that serve the workers' summed metrics from the master on ``listen``."""
+
+    def when_ready(server: Any) -> None:
+        from prometheus_client import CollectorRegistry, multiprocess
+
+        from aismesh.cmn import metrics
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        metrics.serve(listen, registry)
+
+    def child_exit(server: Any, worker: Any) -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+    return {"when_ready": when_ready, "child_exit": child_exit}
+
+
+def metrics_dir() -> str:
+    """A fresh folder for the workers' metric files (prometheus_client's multiprocess mode); it
+    must be set before any worker imports prometheus_client."""
+    path = tempfile.mkdtemp(prefix="aismesh-gateway-metrics-")
+    atexit.register(shutil.rmtree, path, True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 class GatewayServer(BaseApplication):
@@ -47,8 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=max(2, multiprocessing.cpu_count() * 2))
     ap.add_argument("--threads", type=int, default=8, help="threads per worker")
     ap.add_argument("--log-level", default="info")
+    ap.add_argument("--metrics-listen", default="", help="HOST:PORT of Prometheus /metrics (default: none)")
     args = ap.parse_args(argv)
     os.environ["AISMESH_GATEWAY_THREADS"] = str(args.threads)  # read by every worker's Cluster
+    metrics_dir()
     options = {
         "bind": args.listen,
         "workers": args.workers,
@@ -62,7 +106,10 @@ def main(argv: list[str] | None = None) -> None:
         "proc_name": "aismesh-gateway",
         "preload_app": False,
         "post_fork": post_fork,
+        "logger_class": JsonLogger,
     }
+    if args.metrics_listen:
+        options.update(metrics_hooks(args.metrics_listen))
     GatewayServer(options, args.metadata.split(",")).run()
 
 

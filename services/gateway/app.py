@@ -10,7 +10,8 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from aismesh.cmn import errors
-from aismesh.cmn.log import event
+from aismesh.cmn.log import event, request_id
+from services.gateway import metrics
 from services.gateway.cluster import Cluster
 from services.gateway.native import buckets, cluster_api, health, objects
 from services.gateway.native import errors as native_errors
@@ -43,15 +44,31 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
     def _request_id() -> None:
         g.request_id = os.urandom(8).hex().upper()  # 16 hex digits; uuid4 showed in profiles
         g.started = time.perf_counter()
+        # Every log line of this request, and every gRPC call it makes, carries the id.
+        g.request_id_token = request_id.set(g.request_id)
 
     @app.after_request
     def _stamp(resp: Response) -> Response:
         resp.headers["x-amz-request-id"] = g.get("request_id", "")
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        if request.path.startswith(s3_routes.PREFIX):
+            api, op = "s3", metrics.s3_op(request.method, g.get("s3_bucket", ""), g.get("s3_key", ""),
+                                         request.args, "x-amz-copy-source" in request.headers)
+        else:
+            api, op = "native", metrics.native_op(request.method, request.path)
+        metrics.observe(api, op, resp.status_code, seconds, request.content_length or 0,
+                        resp.content_length or 0)
         if resp.status_code >= 400 or request.method not in _QUIET_METHODS:
-            event(log, "request", req_id=g.get("request_id", ""), method=request.method,
-                  path=request.path, status=resp.status_code,
-                  ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2))
+            event(log, "request", method=request.method, path=request.path,
+                  query=request.query_string.decode("latin-1"), op=op, status=resp.status_code,
+                  ms=round(seconds * 1000, 2))
         return resp
+
+    @app.teardown_request
+    def _forget_request_id(_exc: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            request_id.reset(token)
 
     @app.errorhandler(S3Error)
     def _s3_error(err: S3Error) -> Response:

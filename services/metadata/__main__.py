@@ -6,7 +6,7 @@ import argparse
 import signal
 import threading
 
-from aismesh.cmn import errors
+from aismesh.cmn import errors, metrics
 from aismesh.cmn import log as jlog
 from aismesh.cmn.rpc import make_server, set_serving
 from aismesh.protos import metadata_pb2_grpc
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--advertise", default="", help="address other services dial (default: --listen)")
     ap.add_argument("--node-ttl", type=int, default=10, help="seconds a node may miss heartbeats before offline")
     ap.add_argument("--etcd-wait", type=float, default=60.0, help="seconds to wait for etcd at start")
+    ap.add_argument("--metrics-listen", default="", help="HOST:PORT of Prometheus /metrics (default: none)")
     args = ap.parse_args(argv)
     log = jlog.setup("metadata")
 
@@ -31,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     servicer = MetadataServicer(store, args.id, args.advertise or args.listen, args.node_ttl)
     server, health, port = make_server(
         args.listen, [lambda s: metadata_pb2_grpc.add_MetadataServicer_to_server(servicer, s)], [SERVICE],
+        metrics_name="metadata",
     )
+    if args.metrics_listen:
+        metrics.serve(args.metrics_listen)
     set_serving(health, [SERVICE], False)
     server.start()
     stop = threading.Event()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import signal
 import threading
 
 import grpc
+from prometheus_client import Gauge
 
 from aismesh.cmn import log as jlog
+from aismesh.cmn import metrics
 from aismesh.cmn.localread import host_id
 from aismesh.cmn.rpc import CHANNEL_OPTIONS, make_server, set_serving
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2_grpc
@@ -18,6 +22,20 @@ from services.storage.server import StorageServicer
 from services.storage.store import Store
 
 SERVICE = "aismesh.Storage"
+
+
+def mountpath_usage(mountpaths: list[str]) -> None:
+    """Disk used and total per mountpath, read at each scrape."""
+    used = Gauge("aismesh_mountpath_used_bytes", "Bytes used on the file system of a mountpath", ["mountpath"])
+    total = Gauge("aismesh_mountpath_total_bytes", "Size of the file system of a mountpath", ["mountpath"])
+    for mp in mountpaths:
+        used.labels(mp).set_function(functools.partial(_fs_bytes, mp, used=True))
+        total.labels(mp).set_function(functools.partial(_fs_bytes, mp, used=False))
+
+
+def _fs_bytes(mp: str, used: bool) -> float:
+    st = os.statvfs(mp)
+    return float((st.f_blocks - st.f_bfree if used else st.f_blocks) * st.f_frsize)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=32)
     ap.add_argument("--local-socket", default="", help="Unix socket of the same-host read fast path "
                     "(default: an abstract socket named after the node; 'off' disables it)")
+    ap.add_argument("--metrics-listen", default="", help="HOST:PORT of Prometheus /metrics (default: none)")
     args = ap.parse_args(argv)
     log = jlog.setup(f"storage-{args.id}")
     # Installed first: a stop asked for while the index is being rebuilt ends the node right after.
@@ -42,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     servicer = StorageServicer(store)
     server, health, port = make_server(
         args.listen, [lambda s: storage_pb2_grpc.add_StorageServicer_to_server(servicer, s)], [SERVICE],
-        max_workers=args.threads,
+        max_workers=args.threads, metrics_name="storage",
     )
+    if args.metrics_listen:
+        mountpath_usage(store.mountpaths)
+        metrics.serve(args.metrics_listen)
     server.start()
     local_path = "" if args.local_socket == "off" else (args.local_socket or default_socket(args.id, store.mountpaths))
     local = LocalServer(local_path, servicer.open_for_read, store, servicer.spec_of) if local_path else None
