@@ -201,13 +201,24 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 1..65535: argparse prints the one-line error this raises."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="aismesh", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start etcd, the metadata service, storage nodes and the gateway")
     up.add_argument("--data", default=DEFAULT_DATA, help="folder for all data and logs (default ./.aismesh)")
     up.add_argument("--host", default="127.0.0.1", help="address every service listens on")
-    up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
+    up.add_argument("--port", type=port_number, default=8080, help="gateway port (default 8080)")
     up.add_argument("--targets", type=int, default=3, help="number of storage nodes (default 3)")
     up.add_argument("--workers", type=int, default=4, help="gateway worker processes (default 4)")
     up.add_argument("--metadata-replicas", type=int, default=1,

@@ -54,12 +54,15 @@ def metrics_hooks(listen: str) -> dict[str, Any]:
     return {"when_ready": when_ready, "child_exit": child_exit}
 
 
-def metrics_dir() -> str:
-    """A fresh folder for the workers' metric files (prometheus_client's multiprocess mode); it
-    must be set before any worker imports prometheus_client."""
-    path = tempfile.mkdtemp(prefix="aismesh-gateway-metrics-")
+def runtime_dir() -> str:
+    """A fresh private folder (0700) of this gateway's own: the workers' metric files
+    (prometheus_client's multiprocess mode, set before any worker imports it) and gunicorn's
+    control socket, which would otherwise be one path shared by every gateway of the host."""
+    path = tempfile.mkdtemp(prefix="aismesh-gateway-")
     atexit.register(shutil.rmtree, path, True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    metrics = os.path.join(path, "metrics")
+    os.mkdir(metrics)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
     return path
 
 
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--metrics-listen", default="", help="HOST:PORT of Prometheus /metrics (default: none)")
     args = ap.parse_args(argv)
     os.environ["AISMESH_GATEWAY_THREADS"] = str(args.threads)  # read by every worker's Cluster
-    metrics_dir()
+    run_dir = runtime_dir()
     options = {
         "bind": args.listen,
         "workers": args.workers,
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         "preload_app": False,
         "post_fork": post_fork,
         "logger_class": JsonLogger,
+        "control_socket": os.path.join(run_dir, "gunicorn.ctl"),
     }
     if args.metrics_listen:
         options.update(metrics_hooks(args.metrics_listen))

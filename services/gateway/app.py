@@ -6,7 +6,7 @@ import logging
 import os
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from aismesh.cmn import errors
@@ -22,6 +22,13 @@ log = logging.getLogger("gateway")
 _QUIET_METHODS = ("GET", "HEAD")
 _S3_CODES = {404: "NoSuchKey", 405: "MethodNotAllowed", 411: "MissingContentLength", 413: "EntityTooLarge",
              501: "NotImplemented"}
+
+
+def _looks_like_s3(req: Request) -> bool:
+    """An S3 client that was pointed at the root instead of /s3: it signs, or says x-amz-*."""
+    auth = req.headers.get("Authorization", "")
+    return (auth.startswith(("AWS4-HMAC-SHA256", "AWS ")) or "X-Amz-Algorithm" in req.args
+            or any(k.lower().startswith("x-amz-") for k, _ in req.headers.items()))
 
 
 def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.0) -> Flask:
@@ -84,6 +91,11 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
     def _http_error(err: HTTPException) -> Response:
         # Routing's own answers (no such route, method not allowed) in the dialect of the API called.
         status = err.code or 500
+        if status == 404 and _looks_like_s3(request):
+            host = request.host_url.rstrip("/")
+            return s3_routes.error_response(S3Error(
+                "InvalidRequest", 400, f"aismesh serves the S3 API under {s3_routes.PREFIX}: use {host}"
+                f"{s3_routes.PREFIX} as the endpoint URL (this request went to {request.path})"))
         if request.path.startswith(s3_routes.PREFIX):
             code = _S3_CODES.get(status, "InvalidRequest" if status < 500 else "InternalError")
             return s3_routes.error_response(S3Error(code, status, err.description or err.name))

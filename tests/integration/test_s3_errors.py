@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import boto3
 import pytest
 import requests
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 pytestmark = pytest.mark.integration
@@ -86,3 +88,13 @@ def test_short_body_stores_nothing(mesh: Any, s3: Any, bucket: str) -> None:
 def test_unsupported_subresource_is_501(mesh: Any, bucket: str) -> None:
     resp = requests.get(f"{mesh.s3}/{bucket}?policy", timeout=10)
     assert resp.status_code == 501 and "<Code>NotImplemented</Code>" in resp.text
+
+
+def test_an_s3_client_pointed_at_the_root_is_told_where_s3_is(mesh: Any) -> None:
+    root = boto3.client("s3", endpoint_url=mesh.url, region_name="us-east-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"},
+                                                                       retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as e:
+        root.create_bucket(Bucket="nowhere")
+    assert e.value.response["Error"]["Code"] == "InvalidRequest"
+    assert f"use {mesh.url}/s3 as the endpoint URL" in e.value.response["Error"]["Message"]
