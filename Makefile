@@ -4,12 +4,13 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
+DEV_STAMP := $(VENV)/.install-dev-stamp
 PROTOS := $(wildcard protos/*.proto)
 GEN := $(patsubst protos/%.proto,aismesh/protos/%_pb2.py,$(PROTOS))
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
 .DEFAULT_GOAL := help
-.PHONY: help install protos up down status test test-unit test-integration soak check lint type bench clean
+.PHONY: help install install-dev protos up down status test test-unit test-integration soak check lint type bench clean compose-up compose-down test-compose
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -17,24 +18,36 @@ help: ## list every target
 $(BIN)/python:
 	@$(PY) -m venv $(VENV)
 
-# pip's output goes to .venv/install.log and is shown only when the install fails.
-$(STAMP): pyproject.toml setup.py | $(BIN)/python
-	@echo "installing aismesh and its dependencies into $(VENV) (log: $(VENV)/install.log)"
-	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[dev]' > $(VENV)/install.log 2>&1 \
+# pip's output goes to .venv/install.log and is shown only when the install fails. The build
+# (setup.py) generates the gRPC modules, so a changed .proto reinstalls.
+$(STAMP): pyproject.toml setup.py $(PROTOS) | $(BIN)/python
+	@echo "installing aismesh and what running it needs into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/python -m pip install $(PIP_QUIET) -e . > $(VENV)/install.log 2>&1 \
 		|| { tail -40 $(VENV)/install.log >&2; echo "make install: pip failed" >&2; exit 1; }
-	@$(BIN)/python -c 'import grpc_tools, pyetcd, flask, gunicorn, boto3' \
-		&& test -x $(BIN)/etcd && test -x $(BIN)/aws \
+	@$(BIN)/python -c 'import pyetcd, flask, gunicorn, aismesh.protos.storage_pb2_grpc' && test -x $(BIN)/etcd \
 		|| { echo "make install: dependencies are missing after pip install" >&2; exit 1; }
 	@touch $(STAMP)
 
+# The test, lint and benchmark tools (moto, the aws CLI, pytest, mypy, ruff, grpcio-tools).
+$(DEV_STAMP): $(STAMP)
+	@echo "installing the development tools into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[dev]' > $(VENV)/install.log 2>&1 \
+		|| { tail -40 $(VENV)/install.log >&2; echo "make install-dev: pip failed" >&2; exit 1; }
+	@$(BIN)/python -c 'import grpc_tools, boto3, moto, pytest' && test -x $(BIN)/aws \
+		|| { echo "make install-dev: dependencies are missing after pip install" >&2; exit 1; }
+	@touch $(DEV_STAMP)
+
 # protoc sees protos/ as aismesh/protos/: the modules land in (and import from) aismesh.protos.
-aismesh/protos/%_pb2.py: protos/%.proto $(STAMP)
+aismesh/protos/%_pb2.py: protos/%.proto $(DEV_STAMP)
 	@$(BIN)/python -m grpc_tools.protoc -Iaismesh/protos=protos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
 
-install: $(STAMP) $(GEN) ## install everything into .venv (idempotent, quiet): deps, gRPC code, etcd
+install: $(STAMP) ## install what running needs into .venv (idempotent, quiet): deps, gRPC code, etcd
 	@true
 
-protos: $(GEN) ## (re)generate the gRPC modules from protos/*.proto
+install-dev: $(DEV_STAMP) ## install, plus the test, lint and benchmark tools
+	@true
+
+protos: $(GEN) ## regenerate the gRPC modules from protos/*.proto now (the build does it too)
 
 up: install ## install, then run the whole mesh in the foreground (Ctrl-C stops it)
 	@$(BIN)/aismesh up $(ARGS)
@@ -45,28 +58,39 @@ down: ## stop a detached mesh
 status: ## show every service of the local mesh
 	@$(BIN)/aismesh status $(ARGS)
 
-test: install ## run the full test suite (unit + integration against the real mesh)
+test: install-dev ## run the full test suite (unit + integration against the real mesh)
 	@$(BIN)/python -m pytest -q tests $(ARGS)
 
-test-unit: install ## unit tests only (no processes)
+test-unit: install-dev ## unit tests only (no processes)
 	@$(BIN)/python -m pytest -q tests/unit $(ARGS)
 
-test-integration: install ## integration tests only (starts etcd and every service)
+test-integration: install-dev ## integration tests only (starts etcd and every service)
 	@$(BIN)/python -m pytest -q tests/integration $(ARGS)
 
-soak: install ## the long soak: 10 minutes of mixed load, descriptors and memory must stay flat
+soak: install-dev ## the long soak: 10 minutes of mixed load, descriptors and memory must stay flat
 	@AISMESH_SOAK_S=$${AISMESH_SOAK_S:-600} $(BIN)/python -m pytest -q tests/integration/test_soak.py $(ARGS)
 
-lint: install ## ruff
+lint: install-dev ## ruff
 	@$(BIN)/ruff check aismesh services tests
 
-type: install ## mypy on the package
+type: install-dev ## mypy on the package
 	@$(BIN)/mypy
 
 check: lint type test-unit ## ruff, mypy and the unit tests (seconds)
 
-bench: install ## the load generator against aismesh, moto and nginx (see docs/performance.md)
+bench: install-dev ## the load generator against aismesh, moto and nginx (see docs/performance.md)
 	@$(BIN)/aismesh bench $(ARGS)
+
+# docker compose (docs/compose.md): scripts/compose.sh uses the machine's Docker engine, or
+# installs and starts a private one under .docker/ (with an offline base image) when there is none.
+compose-up: install ## build the image and start the docker compose stack (a private Docker engine if none)
+	@scripts/compose.sh up $(ARGS)
+
+compose-down: ## stop the docker compose stack (ARGS=--volumes drops its data) and the private engine
+	@scripts/compose.sh down $(ARGS)
+
+test-compose: install-dev ## the compose suite: the stack in containers, driven by boto3 and etcdctl
+	@AISMESH_COMPOSE_REQUIRED=$${AISMESH_COMPOSE_REQUIRED:-1} $(BIN)/python -m pytest -q tests/compose $(ARGS)
 
 clean: ## remove build outputs and generated code (keeps .venv and data)
 	@rm -rf build dist *.egg-info aismesh/protos/*_pb2*.py aismesh/protos/*_pb2*.pyi .mypy_cache .ruff_cache .pytest_cache
