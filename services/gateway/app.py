@@ -13,7 +13,7 @@ from aismesh.cmn import errors
 from aismesh.cmn.log import event, request_id
 from services.gateway import metrics
 from services.gateway.cluster import Cluster
-from services.gateway.native import buckets, cluster_api, health, objects
+from services.gateway.native import batch, buckets, cluster_api, health, objects
 from services.gateway.native import errors as native_errors
 from services.gateway.s3 import routes as s3_routes
 from services.gateway.s3.errors import S3Error, from_ais
@@ -43,7 +43,7 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
     if wait_ready_s:
         cluster.meta.wait_ready(wait_ready_s)
     app.extensions["aismesh.cluster"] = cluster
-    for bp in (health.bp, cluster_api.bp, buckets.bp, objects.bp):
+    for bp in (health.bp, cluster_api.bp, buckets.bp, objects.bp, batch.bp):
         app.register_blueprint(bp)
     app.register_blueprint(s3_routes.bp)
 
@@ -63,8 +63,9 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
                                          request.args, "x-amz-copy-source" in request.headers)
         else:
             api, op = "native", metrics.native_op(request.method, request.path)
-        metrics.observe(api, op, resp.status_code, seconds, request.content_length or 0,
-                        resp.content_length or 0)
+        # A refused request's Content-Length is whatever the client claimed: count bodies taken.
+        taken = request.content_length or 0 if resp.status_code < 400 else 0
+        metrics.observe(api, op, resp.status_code, seconds, taken, resp.content_length or 0)
         if resp.status_code >= 400 or request.method not in _QUIET_METHODS:
             event(log, "request", method=request.method, path=request.path,
                   query=request.query_string.decode("latin-1"), op=op, status=resp.status_code,
