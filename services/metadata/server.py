@@ -21,6 +21,7 @@ from aismesh.protos import metadata_pb2, metadata_pb2_grpc, types_pb2
 from services.metadata import convert, docs
 from services.metadata.etcdstore import EtcdStore, Watcher
 from services.metadata.hub import Hub
+from services.metadata.jobs import JobsServicer  # the job registry (PutJob/GetJob/ListJobs)
 
 log = logging.getLogger("metadata")
 Doc = dict[str, Any]
@@ -71,7 +72,7 @@ def _bck(b: types_pb2.Bck) -> Bck:
     return Bck(name=b.name, provider=normalize_provider(b.provider), ns_uuid=b.ns.uuid, ns_name=b.ns.name)
 
 
-class MetadataServicer(metadata_pb2_grpc.MetadataServicer):
+class MetadataServicer(JobsServicer, metadata_pb2_grpc.MetadataServicer):
     def __init__(self, store: EtcdStore, service_id: str, advertise: str, node_ttl: int) -> None:
         self.store = store
         self.id = service_id

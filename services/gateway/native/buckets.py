@@ -14,8 +14,10 @@ from aismesh.cmn import errors
 from aismesh.cmn.names import ais_bucket_name_error, normalize_provider
 from aismesh.cmn.ranges import MAX_INT64
 from aismesh.protos import types_pb2
+from services.gateway import remote
+from services.gateway.native import archive, bucket_ops
 from services.gateway.native import errors as nerr
-from services.gateway.native.common import action_msg, bck_from_query, cluster, int_field, msg_value, str_field
+from services.gateway.native.common import action_msg, bck_from_query, cluster, flag, int_field, msg_value, str_field
 
 bp = Blueprint("native_buckets", __name__)
 METHODS = ["GET", "POST", "DELETE", "HEAD", "PATCH", "PUT"]
@@ -24,7 +26,14 @@ DEFAULT_PAGE = 10_000
 # Listing entry flags (LsoEnt.Flags): bit 6 = present in the cluster.
 ENTRY_IS_CACHED = 1 << 6
 ENTRY_IS_DIR = 1 << 8
+FLAG_CACHED = 1 << 0
+FLAG_ARCH_DIR = 1 << 3
 FLAG_NAME_ONLY = 1 << 4
+FLAG_NAME_SIZE = 1 << 5
+FLAG_NOT_CACHED = 1 << 9
+FLAG_NO_RECURSION = 1 << 11
+FLAG_DIFF = 1 << 12
+FLAG_NO_DIRS = 1 << 13
 _LSO = "list-objects message"
 
 
@@ -48,11 +57,15 @@ def buckets_root() -> Response:
 def bucket(name: str) -> Response:
     msg = action_msg()
     action = str_field(msg, "action", "ActMsg")
+    m = request.method
     if "/" in name:
+        if m == "HEAD" and flag("bsumm_remote"):
+            # info(prefix=...) sends /v1/buckets/<b>/<prefix>
+            name, _, prefix = name.partition("/")
+            return bucket_ops.head(cluster().bucket(bck_from_query(name)), prefix)
         return nerr.response(400, f'invalid bucket name "{name}": unexpected path segments')
     bck = bck_from_query(name)
     c = cluster()
-    m = request.method
     if m == "POST" and action == "create-bck":
         if bck.provider == "ais" and not bck.ns_uuid:
             problem = ais_bucket_name_error(name)
@@ -61,18 +74,44 @@ def bucket(name: str) -> Response:
         value = msg_value(msg, "create-bck message")
         c.create_bucket(bck, value or None)
         return Response(b"", status=200)
-    entry = c.bucket(bck)
+    # A remote bucket not in the BMD is added on first access; list flags may skip that.
+    access = None
+    if m == "GET" and action in ("list", "") and bck.is_remote:
+        access = remote.list_access(int_field(msg_value(msg, _LSO), "flags", _LSO, quoted=True))
+    entry = c.bucket(bck, access)
     if m == "DELETE" and action in ("destroy-bck", ""):
         c.destroy_bucket(entry)
         return Response(b"", status=200)
     if m == "HEAD":
-        props = dict(entry.props)
-        props.setdefault("bid", str(entry.bid))
-        props.setdefault("created", str(entry.created_ns))
-        return Response(b"", status=200, headers={"Ais-Bucket-Props": json.dumps(props)})
+        return bucket_ops.head(entry, "")
     if m == "GET" and action in ("list", ""):
         return list_objects(entry, msg_value(msg, _LSO))
+    handler = bucket_ops.ACTIONS.get((m, action))
+    if handler is not None:
+        return handler(entry, msg)
     raise errors.InvalidArgument(f'{m} {bck.display()} with action "{action}" is not supported by aismesh yet')
+
+
+ENTRY_IN_ARCH = 1 << 7
+ENTRY_IS_ARCHIVE = 1 << 9
+
+
+def _with_archived_files(entry: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ARCH_DIR: each tar/tgz/zip object followed by its files (``<object>/<file>``, flag InArch)."""
+    out: list[dict[str, Any]] = []
+    for e in entries:
+        out.append(e)
+        fmt = archive.format_of(e["n"])
+        if not fmt or e["f"] & ENTRY_IS_DIR:
+            continue
+        try:
+            with archive.spool(cluster(), entry, e["n"]) as f:
+                files = archive.members(f, fmt)
+        except errors.InvalidArgument:
+            continue  # named like an archive but not one: listed as a plain object
+        e["f"] |= ENTRY_IS_ARCHIVE
+        out.extend({"n": f"{e['n']}/{m.name}", "s": m.size, "f": ENTRY_IS_CACHED | ENTRY_IN_ARCH} for m in files)
+    return out
 
 
 def _atime(ns: int) -> str:
@@ -81,7 +120,9 @@ def _atime(ns: int) -> str:
 
 
 def _entry(e: types_pb2.ObjAttrs, props: set[str], name_only: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"n": e.name, "f": ENTRY_IS_CACHED | (ENTRY_IS_DIR if e.is_dir else 0)}
+    # Remote buckets list through their adapter: only what this cluster holds is "cached".
+    cached = ENTRY_IS_CACHED if e.is_cached or e.is_dir else 0
+    out: dict[str, Any] = {"n": e.name, "f": cached | (ENTRY_IS_DIR if e.is_dir else 0)}
     if name_only:
         return out
     out["s"] = e.size
@@ -104,10 +145,24 @@ def list_objects(entry: Any, value: dict[str, Any]) -> Response:
     page_size = int_field(value, "pagesize", _LSO, hi=MAX_INT64) or DEFAULT_PAGE
     props = {p.strip() for p in str_field(value, "props", _LSO).split(",") if p.strip()}
     name_only = bool(flags & FLAG_NAME_ONLY) or props == {"name"}
+    if flags & FLAG_NAME_SIZE or props == {"name", "size"}:
+        props = {"name", "size"}
+    if flags & FLAG_DIFF and not entry.bck.is_remote:
+        raise errors.InvalidArgument(f"invalid list-objects flags: DIFF compares with a remote backend; "
+                                     f"{entry.bck.display()} is an ais:// bucket")
+    if flags & FLAG_NOT_CACHED and not entry.bck.is_remote:
+        raise errors.InvalidArgument(f"invalid list-objects flags: {entry.bck.display()} is an ais:// bucket, "
+                                     "every object is present (NOT_CACHED applies to remote buckets)")
     after = str_field(value, "continuation_token", _LSO) or str_field(value, "start_after", _LSO)
     page = cluster().list_objects(entry, prefix=str_field(value, "prefix", _LSO), start_after=after,
-                                  page_size=page_size, with_attrs=not name_only)
-    entries = [_entry(e, props, name_only) for e in page.entries]
+                                  page_size=page_size, with_attrs=not name_only,
+                                  delimiter="/" if flags & FLAG_NO_RECURSION else "",
+                                  cached_only=bool(flags & FLAG_CACHED))
+    listed = [e for e in page.entries if not (e.is_dir and flags & FLAG_NO_DIRS)
+              and not (flags & FLAG_NOT_CACHED and e.is_cached)]
+    entries = [_entry(e, props, name_only) for e in listed]
+    if flags & FLAG_ARCH_DIR:
+        entries = _with_archived_files(entry, entries)
     next_token = page.entries[-1].name if page.is_truncated and page.entries else ""
     res = {"UUID": str_field(value, "uuid", _LSO) or uuidlib.uuid4().hex[:10], "ContinuationToken": next_token,
            "Entries": entries, "Flags": 0}

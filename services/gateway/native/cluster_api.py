@@ -1,16 +1,20 @@
-"""AIS native API: the cluster map (GET /v1/daemon?what=smap, GET /v1/cluster?what=smap)."""
+"""AIS native API: the cluster (GET /v1/cluster|daemon?what=..., PUT /v1/cluster, GET /v1/reverse/daemon)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import grpc
 from flask import Blueprint, Response, request
 
-from aismesh.cmn import hrw
+from aismesh.cmn import errors, hrw, props
+from aismesh.protos import types_pb2
 from services.gateway.native import errors as nerr
-from services.gateway.native.common import cluster
+from services.gateway.native import jobs, logs, perf
+from services.gateway.native.common import action_msg, cluster, flag, msg_value, str_field
 
 bp = Blueprint("native_cluster", __name__)
 PROXY_ID = "gateway"
@@ -36,10 +40,90 @@ def smap_doc() -> dict[str, Any]:
             "creation_time": "", "version": str(smap.version)}
 
 
+def _smap(args: dict[str, Any]) -> Any:
+    return smap_doc()
+
+
+def _config(args: dict[str, Any]) -> Any:
+    return cluster_config()
+
+
+# GET /v1/cluster?what=... and /v1/daemon?what=...: each answer a JSON document.
+WHAT: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "smap": _smap,
+    "qryxstats": lambda a: jobs.query_stats(cluster(), a),
+    "status": lambda a: jobs.one_status(cluster(), a),
+    "status_all": lambda a: jobs.all_status(cluster(), a),
+    "running_all": lambda a: jobs.running(cluster(), a),
+    "cluster_config": _config,
+    "config": _config,
+}
+
+
 @bp.route("/v1/daemon", methods=["GET"])
 @bp.route("/v1/cluster", methods=["GET"])
 def what() -> Response:
     what = request.args.get("what", "")
-    if what == "smap":
-        return Response(json.dumps(smap_doc()), content_type="application/json")
-    return nerr.response(400, f'invalid query "what={what}": not supported by aismesh yet')
+    handler = WHAT.get(what)
+    if handler is None:
+        return nerr.response(400, f'invalid query "what={what}": expected one of {", ".join(sorted(WHAT))}')
+    return Response(json.dumps(handler(action_msg())), content_type="application/json")
+
+
+@bp.route("/v1/cluster", methods=["PUT"], strict_slashes=False)
+def control() -> Response:
+    """PUT /v1/cluster with an ActMsg: ``stop`` aborts a job (``start`` of a named kind is not supported)."""
+    msg = action_msg()
+    action = str_field(msg, "action", "ActMsg")
+    if action == "stop":
+        jobs.abort(cluster(), msg_value(msg, "stop message"))
+        return Response(b"", status=200)
+    raise errors.InvalidArgument(f'PUT /v1/cluster with action "{action}" is not supported by aismesh yet')
+
+
+@bp.route("/v1/reverse/daemon", methods=["GET"])
+def reverse_daemon() -> Response:
+    """What AIS forwards to one node (header ``Ais-Node-Id``): ``what=node_status`` (performance, capacity)."""
+    node_id = request.headers.get("Ais-Node-Id", "")
+    what = request.args.get("what", "")
+    if not node_id:
+        raise errors.InvalidArgument('the node ("Ais-Node-Id" header) is missing')
+    if what == "log":
+        return _node_log(node_id)
+    if node_id == PROXY_ID:
+        if what in ("node_status", "status"):
+            return Response(json.dumps(perf.gateway_status(smap_doc()["pmap"][PROXY_ID])),
+                            content_type="application/json")
+    elif what in ("node_status", "status"):
+        snode = smap_doc()["tmap"].get(node_id)
+        if snode is None:
+            raise errors.NotFound(f'node "{node_id}" does not exist')
+        return Response(json.dumps(perf.target_status(cluster(), node_id, snode)), content_type="application/json")
+    raise errors.InvalidArgument(f'GET /v1/reverse/daemon?what={what} is not supported by aismesh yet '
+                                 "(supported: node_status, log)")
+
+
+def _node_log(node_id: str) -> Response:
+    smap = smap_doc()
+    if node_id not in smap["tmap"] and node_id not in smap["pmap"]:
+        raise errors.NotFound(f'node "{node_id}" does not exist')
+    path = logs.log_path(node_id, "gateway" if node_id == PROXY_ID else node_id)
+    if flag("all"):
+        return Response(logs.archive(path), content_type="application/gzip")
+    return Response(logs.tail(path), content_type="text/plain; charset=utf-8")
+
+
+def cluster_config() -> dict[str, Any]:
+    """The cluster config as AIS shows it (the parts aismesh has): features and bucket defaults."""
+    c = cluster()
+    try:
+        cfg = c.metadata.GetConfig(types_pb2.Empty(), timeout=jobs.CONTROL_TIMEOUT_S)
+    except grpc.RpcError as e:
+        raise errors.from_rpc_error(e, "metadata") from None
+    doc: dict[str, Any] = json.loads(cfg.json) if cfg.json else {}
+    defaults = props.default_props("ais", doc.get("bucket_defaults") or {})
+    return {"version": str(cfg.version), "features": str(doc.get("features", "0")),
+            "checksum": defaults["checksum"], "versioning": defaults["versioning"], "lru": defaults["lru"],
+            "mirror": defaults["mirror"], "ec": defaults["ec"], "chunks": defaults["chunks"],
+            "write_policy": defaults["write_policy"], "bucket_defaults": doc.get("bucket_defaults") or {},
+            "uuid": c.meta.smap.uuid}

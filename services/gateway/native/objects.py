@@ -1,4 +1,5 @@
-"""AIS native API: objects (/v1/objects/<bucket>/<name>): PUT, GET (ranges), HEAD, DELETE."""
+"""AIS native API: objects (/v1/objects/<bucket>/<name>): PUT, GET (ranges), HEAD, DELETE; copy and
+custom metadata (PATCH) in object_ops."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from aismesh.cmn.ranges import parse_range
 from aismesh.protos import types_pb2
 from services.gateway import body
 from services.gateway.native import errors as nerr
-from services.gateway.native.common import bck_from_query, cluster
+from services.gateway.native import object_mpt, object_ops
+from services.gateway.native.common import bck_from_query, cluster, flag
 
 bp = Blueprint("native_objects", __name__)
 PREFIX = "/v1/objects/"
@@ -55,7 +57,7 @@ def attr_headers(a: types_pb2.ObjAttrs, props: set[str] | None = None) -> dict[s
     return h
 
 
-@bp.route("/v1/objects/<path:_rest>", methods=["GET", "PUT", "HEAD", "DELETE"])
+@bp.route("/v1/objects/<path:_rest>", methods=["GET", "PUT", "HEAD", "DELETE", "PATCH", "POST"])
 def obj(_rest: str) -> Response:
     bucket, name = _bucket_and_name()
     if not name:
@@ -63,6 +65,19 @@ def obj(_rest: str) -> Response:
     c = cluster()
     entry = c.bucket(bck_from_query(bucket))
     m = request.method
+    if m == "POST":
+        return object_mpt.start(entry, name)
+    if request.args.get("uploadId"):
+        if m == "PUT":
+            return object_mpt.put_part(entry, name)
+        if m == "DELETE":
+            return object_mpt.abort(entry, name)
+    if m == "PUT" and request.args.get("object_to"):
+        return object_ops.copy_object(entry, name, request.args["object_to"])
+    if m == "PATCH":
+        return object_ops.set_custom(entry, name)
+    if m == "PUT" and request.args.get("append_type"):
+        return object_ops.append(entry, name, request.args["append_type"])
     if m == "PUT":
         chunks, length = body.request_body(request.environ)
         # Every SDK request says Content-Type: application/json, object PUTs included: not ours to keep.
@@ -80,9 +95,11 @@ def obj(_rest: str) -> Response:
         resp = Response(b"", status=200, headers=attr_headers(attrs, props))
         resp.headers["Content-Length"] = str(attrs.size)
         return resp
+    if request.args.get("archpath") or request.args.get("archregx"):
+        return object_ops.get_from_archive(entry, name)
     rng = parse_range(request.headers.get("Range", ""))
     try:
-        result = c.get_object(entry, name, rng)
+        result = c.get_object(entry, name, rng, latest=flag("latest-ver"))  # remote buckets: check the remote first
     except errors.RangeNotSatisfiable as e:
         resp = nerr.response(416, e.message)
         resp.headers["Content-Range"] = f"bytes */{e.object_size}"
