@@ -6,7 +6,7 @@ from typing import Any
 
 from aismesh.bench.stats import format_size, ratio
 
-AISMESH = ("aismesh-s3", "aismesh-native", "aismesh-cold")
+AISMESH = ("aismesh-s3", "aismesh-native", "aismesh-cold", "aismesh-warm")
 
 
 def add_ratios(cells: list[dict[str, Any]]) -> None:
@@ -18,8 +18,10 @@ def add_ratios(cells: list[dict[str, Any]]) -> None:
     for c in cells:
         if c["target"] not in AISMESH or c["skipped"]:
             continue
-        peer_op = "get" if c["target"] == "aismesh-cold" else c["op"]
-        moto, nginx = find("moto", peer_op, c["size"]), find("nginx", peer_op, c["size"])
+        peer_op = "get" if c["target"] in ("aismesh-cold", "aismesh-warm") else c["op"]
+        # The cold-GET cells compare with the direct GET of the same objects from the same moto.
+        peer = "moto-direct" if c["target"] in ("aismesh-cold", "aismesh-warm") else "moto"
+        moto, nginx = find(peer, peer_op, c["size"]), find("nginx", peer_op, c["size"])
         c["vs_moto"] = ratio(c["mb_per_s"], moto["mb_per_s"]) if moto else None
         c["vs_nginx"] = ratio(c["mb_per_s"], nginx["mb_per_s"]) if nginx else None
         c["p99_vs_moto"] = ratio(c["p99_ms"], moto["p99_ms"]) if moto else None

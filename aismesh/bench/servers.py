@@ -113,11 +113,19 @@ class Mesh:
             subprocess.run([os.path.join(BIN, "aismesh"), "down", "--data", self.data], capture_output=True)
 
 
-def start_mesh(workdir: str, targets: int, workers: int) -> Mesh:
+def start_mesh(workdir: str, targets: int, workers: int, moto_port: int = 0) -> Mesh:
+    """A temporary mesh; with ``moto_port``, its aws adapter runs and reads that moto."""
     data = os.path.join(workdir, "mesh")
     port = free_port()
+    extra: list[str] = []
+    env = dict(os.environ)
+    if moto_port:
+        extra = ["--backends", "aws"]
+        env.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{moto_port}", AWS_ACCESS_KEY_ID="testing",
+                   AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     done = subprocess.run([os.path.join(BIN, "aismesh"), "up", "--detach", "--data", data, "--port", str(port),
-                           "--targets", str(targets), "--workers", str(workers)], capture_output=True, text=True)
+                           "--targets", str(targets), "--workers", str(workers), *extra], capture_output=True,
+                          text=True, env=env)
     if done.returncode != 0:
         raise SetupError(f"aismesh up failed: {done.stderr.strip()}")
     return Mesh(data=data, url=f"http://127.0.0.1:{port}", host="127.0.0.1", port=port, owned=True)

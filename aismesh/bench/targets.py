@@ -113,19 +113,6 @@ class NginxTarget(Target):
                 f.write(body)
 
 
-@dataclass
-class ColdGetTarget(Target):
-    """aismesh cold GET of an aws bucket backed by moto: rests on the aws backend adapter."""
-
-    def object_path(self, key: str) -> str:
-        return f"/v1/objects/bench-cold/{quote(key)}?provider=aws"
-
-    def prepare(self) -> None:
-        status, _ = call(self.host, self.port, "HEAD", "/v1/buckets/bench-cold?provider=aws")
-        if status != 200:
-            self.skipped = "the aws backend adapter is not built yet (cold GET from moto needs it)"
-
-
 def wait_http(host: str, port: int, path: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

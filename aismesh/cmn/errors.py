@@ -11,6 +11,9 @@
     ├── AccessDenied              ACCESS_DENIED, 403
     ├── RemoteUnavailable         REMOTE_UNAVAILABLE, 503 (retryable)
     ├── Conflict                  CONFLICT, 409 (e.g. reason "bucket-not-empty")
+    ├── Unauthenticated           UNAUTHENTICATED, 401 (a backend refused the cluster's credentials)
+    ├── Throttled                 THROTTLED, 503 (retryable: a backend asked to slow down)
+    ├── NotImplemented            NOT_IMPLEMENTED, 501
     └── Internal                  INTERNAL, 500
 
 Over gRPC an error travels as the matching status code plus a serialized ErrorInfo in the
@@ -125,6 +128,24 @@ class Conflict(AisError):
     grpc_code = grpc.StatusCode.ABORTED
 
 
+class Unauthenticated(AisError):
+    kind = types_pb2.UNAUTHENTICATED
+    http_status = 401
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class Throttled(AisError):
+    kind = types_pb2.THROTTLED
+    http_status = 503
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class NotImplemented(AisError):
+    kind = types_pb2.NOT_IMPLEMENTED
+    http_status = 501
+    grpc_code = grpc.StatusCode.UNIMPLEMENTED
+
+
 class Internal(AisError):
     kind = types_pb2.INTERNAL
     http_status = 500
@@ -134,7 +155,8 @@ class Internal(AisError):
 _BY_KIND: dict[int, type[AisError]] = {
     cls.kind: cls
     for cls in (NotFound, AlreadyExists, InvalidArgument, PreconditionFailed,
-                RangeNotSatisfiable, AccessDenied, RemoteUnavailable, Conflict, Internal)
+                RangeNotSatisfiable, AccessDenied, RemoteUnavailable, Conflict, Unauthenticated, Throttled,
+                NotImplemented, Internal)
 }
 
 

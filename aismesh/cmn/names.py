@@ -131,3 +131,32 @@ def check_object_name(name: str) -> None:
         raise InvalidArgument(
             f"object name is too long: {size} bytes (at most {MAX_OBJECT_NAME_BYTES})", reason="name-too-long"
         )
+
+
+# Cloud bucket names and namespace parts: what every provider's names have in common, and
+# nothing that can break a path, a uname ("provider/@uuid#ns/name") or a URL.
+_IDENT = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_IDENT_MAX = {"bucket name": 255, "namespace uuid": 64, "namespace name": 64}
+
+
+def identity_error(bck: Bck) -> str:
+    """Why a bucket's whole identity (provider, namespace, name) is unusable, or "" when it is fine.
+    Checked by the one writer of the BMD, whatever front end the request came through, and by
+    the gateway before it asks a backend adapter about a remote bucket."""
+    if bck.provider not in PROVIDERS:
+        return f'invalid backend provider "{bck.provider}": expected one of {", ".join(PROVIDERS)}'
+    if bck.provider == "ais":
+        problem = ais_bucket_name_error(bck.name)
+        if problem:
+            return problem
+    for what, value in (("bucket name", bck.name), ("namespace uuid", bck.ns_uuid), ("namespace name", bck.ns_name)):
+        if not value:
+            if what == "bucket name":
+                return "bucket name is empty"
+            continue
+        if len(value) > _IDENT_MAX[what]:
+            return f'{what} "{value}" is too long: at most {_IDENT_MAX[what]} characters'
+        if not _IDENT.match(value) or ".." in value or value.startswith("."):
+            return (f'{what} "{value}" is invalid: may only contain letters, numbers, dashes (-), '
+                    'underscores (_) and dots (.), and may not start with "." or contain ".."')
+    return ""

@@ -51,10 +51,27 @@ def _prepare(args: argparse.Namespace) -> State:
     data = os.path.abspath(args.data)
     os.makedirs(os.path.join(data, "logs"), exist_ok=True)
     prev = State.load(data)
-    st = State(data=data, host=args.host, port=args.port, targets=args.targets, metadata=args.metadata_replicas)
-    st.ports = assign_ports(services.port_names(args.targets, args.metadata_replicas), prev.ports if prev else {},
-                            args.host, {args.port})
+    st = State(data=data, host=args.host, port=args.port, targets=args.targets, metadata=args.metadata_replicas,
+               backends=_providers(args.backends))
+    st.ports = assign_ports(services.port_names(args.targets, args.metadata_replicas, st.backends),
+                            prev.ports if prev else {}, args.host, {args.port})
     return st
+
+
+def _providers(text: str) -> list[str]:
+    """``--backends aws,s3,ht`` -> canonical, unique, in order; raises ValueError on others."""
+    from aismesh.cmn.names import normalize_provider
+
+    out: list[str] = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        p = normalize_provider(item)
+        if p not in services.ADAPTERS:
+            raise ValueError(f'no adapter for provider "{item}" yet (available: {", ".join(services.ADAPTERS)})')
+        if p not in out:
+            out.append(p)
+    return out
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -62,6 +79,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         return _fail("--targets must be at least 1", 2)
     if args.metadata_replicas < 1:
         return _fail("--metadata-replicas must be at least 1", 2)
+    try:
+        _providers(args.backends)
+    except Exception as e:
+        return _fail(f"--backends: {e}", 2)
     data = os.path.abspath(args.data)
     os.makedirs(os.path.join(data, "logs"), exist_ok=True)
     lock = _lock(data)
@@ -75,6 +96,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     st = _prepare(args)
     st.supervisor_pid = os.getpid()
     st.save()
+    if st.backends:  # the gateway and the storage nodes find the adapters here
+        os.environ["AISMESH_BACKENDS"] = services.backends_env(st)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(levelname)s %(message)s")
     sup = Supervisor(st, services.build_specs(st, args.workers, args.local_socket))
 
@@ -102,7 +125,8 @@ def _detach(args: argparse.Namespace, data: str) -> int:
     """Run the supervisor in the background; return once every service is healthy."""
     argv = [sys.executable, "-m", "aismesh.launcher.cli", "up", "--data", data, "--host", args.host,
             "--port", str(args.port), "--targets", str(args.targets), "--workers", str(args.workers),
-            "--local-socket", args.local_socket, "--metadata-replicas", str(args.metadata_replicas)]
+            "--local-socket", args.local_socket, "--metadata-replicas", str(args.metadata_replicas),
+            "--backends", args.backends]
     with open(os.path.join(data, "logs", "launcher.log"), "ab") as logf:
         proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -223,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=4, help="gateway worker processes (default 4)")
     up.add_argument("--metadata-replicas", type=int, default=1,
                     help="metadata services (default 1); with more, one is primary and the others forward")
+    up.add_argument("--backends", default="",
+                    help="backend adapters to run, comma-separated: aws (alias s3), ht; each reads its usual "
+                    "environment (AWS_ENDPOINT_URL, AWS_PROFILE, ...). Default: none (ais:// buckets only)")
     up.add_argument("--detach", action="store_true", help="run in the background; return once healthy")
     up.add_argument("--local-socket", choices=("auto", "off"), default="auto",
                     help="same-host fast path between gateway and storage nodes: auto (an abstract socket "

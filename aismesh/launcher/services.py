@@ -14,7 +14,7 @@ from aismesh.launcher.state import State
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str          # etcd, metadata, t1.., gateway
-    kind: str          # etcd | metadata | storage | gateway
+    kind: str          # etcd | metadata | backend | storage | gateway
     argv: tuple[str, ...]
     addr: str          # host:port clients use
     log: str           # DATA/logs/<name>.log
@@ -34,9 +34,22 @@ def metadata_names(n: int) -> list[str]:
     return ["metadata", *(f"metadata{i}" for i in range(2, n + 1))]
 
 
-def port_names(targets: int, metadata: int = 1) -> list[str]:
+# Providers with an adapter in services/backends/ (the launcher refuses others).
+ADAPTERS = ("aws", "ht")
+
+
+def backend_names(providers: list[str] | tuple[str, ...]) -> list[str]:
+    return [f"backend-{p}" for p in providers]
+
+
+def backends_env(st: State) -> str:
+    """AISMESH_BACKENDS for the gateway and the storage nodes: ``aws=host:port,...``."""
+    return ",".join(f"{p}={st.host}:{st.ports[f'backend-{p}']}" for p in st.backends)
+
+
+def port_names(targets: int, metadata: int = 1, backends: list[str] | tuple[str, ...] = ()) -> list[str]:
     """Every port a mesh needs: the services' own, and a metrics port for each of ours."""
-    ours = [*metadata_names(metadata), *target_names(targets), "gateway"]
+    ours = [*metadata_names(metadata), *backend_names(backends), *target_names(targets), "gateway"]
     return ["etcd", "etcd-peer", *ours[:-1], *(f"metrics-{n}" for n in ours)]
 
 
@@ -71,6 +84,12 @@ def build_specs(st: State, workers: int, local_socket: str = "auto") -> list[Ser
         addr = f"{h}:{p[name]}"
         specs.append(ServiceSpec(name, "metadata", (
             py, "-m", "services.metadata", "--listen", addr, "--etcd", etcd_addr, "--id", f"m{i}",
+        ), addr, os.path.join(logs, f"{name}.log")))
+    for provider in st.backends:
+        name = f"backend-{provider}"
+        addr = f"{h}:{p[name]}"
+        specs.append(ServiceSpec(name, "backend", (
+            py, "-m", f"services.backends.{provider}", "--listen", addr,
         ), addr, os.path.join(logs, f"{name}.log")))
     for t in target_names(st.targets):
         addr = f"{h}:{p[t]}"

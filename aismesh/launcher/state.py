@@ -18,6 +18,7 @@ class State:
     port: int = 8080
     targets: int = 3
     metadata: int = 1  # metadata service replicas
+    backends: list[str] = field(default_factory=list)  # providers whose adapters run (aws, ht)
     ports: dict[str, int] = field(default_factory=dict)   # service name -> port (etcd-peer too)
     pids: dict[str, int] = field(default_factory=dict)    # service name -> pid, while running
     supervisor_pid: int = 0

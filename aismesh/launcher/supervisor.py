@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from aismesh.cmn.proc import die_with_parent
+from aismesh.launcher import GRPC_FORK_MARK
 from aismesh.launcher.services import ServiceSpec, is_healthy
 from aismesh.launcher.state import State
 
@@ -59,6 +60,8 @@ class Supervisor:
         logf = open(spec.log, "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
             env = dict(os.environ, PYTHONUNBUFFERED="1")
+            if env.pop(GRPC_FORK_MARK, None):  # the launcher's own setting, not the services'
+                env.pop("GRPC_ENABLE_FORK_SUPPORT", None)
             proc = subprocess.Popen(list(spec.argv), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     preexec_fn=die_with_parent, env=env, cwd=self.state.data)
         finally:

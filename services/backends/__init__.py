@@ -1,2 +1,5 @@
-"""Backend adapters: one gRPC service per provider in ``services/backends/<provider>/``, behind
-``protos/backend.proto``. None is built yet (see the README's "Not done yet")."""
+"""Backend adapters: one gRPC service per provider behind protos/backend.proto.
+
+Each adapter (``services/backends/<provider>/``) imports its vendor SDK and nothing else does;
+``common.py`` holds what every adapter shares (the server scaffold, stream helpers, ranges).
+"""

@@ -20,10 +20,12 @@ import grpc
 from werkzeug.wsgi import wrap_file
 
 from aismesh.cmn import errors, props
+from aismesh.cmn.backends import Backends
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.cmn.ranges import ByteRange
 from aismesh.cmn.rpc import ChannelPool, check_health
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2, storage_pb2_grpc, types_pb2
+from services.gateway import remote
 from services.gateway.guard import CONTROL_S, STALL_S, NodeGuard, Progress, Watchdog, commit_budget_s
 from services.gateway.localread import LocalReader, NodeNotAnswering, is_local
 from services.gateway.metasync import BucketEntry, MetaSync, NodeView
@@ -83,6 +85,7 @@ class Cluster:
         self._stubs_lock = threading.Lock()
         self._fanout = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fanout")
         self.local = LocalReader()
+        self.backends = Backends(channels=self.channels)
         self.watchdog = Watchdog()
         self.guard = NodeGuard(max_inflight=max(1, int(threads * MAX_INFLIGHT_SHARE)),
                                probe=lambda addr: check_health(addr, timeout=1.0))
@@ -172,8 +175,16 @@ class Cluster:
 
     # --- buckets ---------------------------------------------------------------------------
 
-    def bucket(self, bck: Bck) -> BucketEntry:
-        return self.meta.bucket(bck)
+    def bucket(self, bck: Bck, access: remote.Access | None = None) -> BucketEntry:
+        """The bucket's BMD entry. A remote bucket not in the BMD is confirmed through its
+        adapter and added first (AIS's first access); ``access`` carries the list flags that skip
+        the check or the add."""
+        try:
+            return self.meta.bucket(bck)
+        except errors.BucketNotFound:
+            if not remote.is_remote(bck) or bck.ns_uuid or (access is not None and access.present_only):
+                raise
+        return remote.first_access(self, bck, access or remote.Access())
 
     def list_buckets(self, provider: str = "") -> list[BucketEntry]:
         bmd = self.meta.bmd
@@ -181,12 +192,28 @@ class Cluster:
                       key=lambda e: e.bck.uname)
 
     def create_bucket(self, bck: Bck, partial_props: dict[str, Any] | None = None) -> BucketEntry:
+        if remote.is_remote(bck) and not bck.ns_uuid:
+            return self._create_remote(bck, partial_props)
         req = metadata_pb2.CreateBucketRequest(
             bck=bck.to_proto(), props_json=json.dumps(partial_props) if partial_props else "",
         )
         info = self._meta_call(self.metadata.CreateBucket, req)
         self._refresh_bmd(info.bmd_version)
         return self.meta.bucket(bck)
+
+    def _create_remote(self, bck: Bck, partial_props: dict[str, Any] | None) -> BucketEntry:
+        """A remote bucket joins the BMD with its remote props (ht: its origin URL in
+        extra.http.original_url); one that the provider does not have is created there first."""
+        if bck.uname in self.meta.bmd.buckets:
+            raise errors.AlreadyExists(f'bucket "{bck.display()}" already exists', bck=bck.to_proto())
+        try:
+            return remote.first_access(self, bck, remote.Access(), partial_props)
+        except errors.BucketNotFound:
+            if bck.provider == "ht":
+                raise
+        rb = remote.backend_pb2.RemoteBucket(bck=bck.to_proto(), extra=remote.flatten_extra(partial_props or {}))
+        remote._call(self.backends, bck, "CreateBucket", remote.backend_pb2.BackendBucketRequest(bucket=rb))
+        return remote.first_access(self, bck, remote.Access(), partial_props)
 
     def bucket_by_name(self, name: str) -> BucketEntry:
         """S3 names carry no provider: the one BMD bucket with that name, ais:// when unsure."""
@@ -267,8 +294,9 @@ class Cluster:
         """Stream ``body`` to the owner node; the object appears whole or not at all."""
         check_object_name(name)
         p = entry.props
+        is_remote = remote.is_remote(entry.bck)
         header = storage_pb2.PutHeader(
-            bucket=entry.ref(), name=name, size=size, content_type=content_type,
+            bucket=remote.ref(entry), name=name, size=size, content_type=content_type,
             custom=custom or {}, checksum_type=props.checksum_type(p),
             versioning=props.is_versioned(p), compute_md5=compute_md5 or bool(md5_hex),
         )
@@ -277,7 +305,7 @@ class Cluster:
 
         node, stub = self.owner(entry, name)
         chunks = iter(body)
-        if is_local(node):
+        if is_local(node) and not is_remote:  # remote buckets write through on the node
             with self.guard.call(node.id, node.grpc_addr):
                 try:
                     return self.local.put(node, header, chunks)
@@ -288,20 +316,29 @@ class Cluster:
         head, is_whole = _take_up_to(chunks, INLINE_LIMIT) if 0 <= size <= INLINE_LIMIT else ([], False)
         if is_whole:
             req = storage_pb2.WriteObjectRequest(header=header, data=b"".join(head))
+            # A remote bucket's node first writes through to the backend (its own deadline).
+            budget = commit_budget_s(size) + (2 * STALL_S if is_remote else 0)
             with self.rpc(node):
-                attrs: types_pb2.ObjAttrs = stub.WriteObject(req, timeout=commit_budget_s(size))
+                attrs: types_pb2.ObjAttrs = stub.WriteObject(req, timeout=budget)
             return attrs
         return self.stream_in(node, stub.PutObject, storage_pb2.PutObjectRequest(header=header),
                               _chain(head, chunks), lambda c: storage_pb2.PutObjectRequest(data=c),
                               storage_pb2.PutObjectRequest(eof=True))
 
-    def get_object(self, entry: BucketEntry, name: str, byte_range: ByteRange | None = None) -> GetResult:
-        """Start streaming the object; errors (missing, bad range) surface before any byte."""
+    def get_object(self, entry: BucketEntry, name: str, byte_range: ByteRange | None = None,
+                   latest: bool = False) -> GetResult:
+        """Start streaming the object; errors (missing, bad range) surface before any byte.
+        Remote buckets always go through the owner node (cold GET, validation); ``latest``
+        makes it check the remote version first."""
         check_object_name(name)
-        req = storage_pb2.GetObjectRequest(bucket=entry.ref(), name=name)
+        req = storage_pb2.GetObjectRequest(bucket=remote.ref(entry), name=name)
         if byte_range is not None:
             req.range.CopyFrom(byte_range.to_proto())
         node, stub = self.owner(entry, name)
+        if remote.is_remote(entry.bck):
+            req.remote.CopyFrom(remote.policy(entry))
+            req.latest = latest
+            return self._stream_get(node, stub, req)
         if is_local(node):
             with self.guard.call(node.id, node.grpc_addr):
                 try:
@@ -317,6 +354,11 @@ class Cluster:
             return GetResult(attrs=first.attrs, is_range=first.is_range, range_offset=first.range_offset,
                              range_length=first.range_length, chunks=iter((first.data,)), cancel=_no_op)
         req.inline_limit = 0
+        return self._stream_get(node, stub, req)
+
+    def _stream_get(self, node: NodeView, stub: storage_pb2_grpc.StorageStub,
+                    req: storage_pb2.GetObjectRequest) -> GetResult:
+        name = req.name
         call = stub.GetObject(req)
         first = self._next_piece(node, call)
         if first is None:
@@ -356,14 +398,14 @@ class Cluster:
         node, stub = self.owner(entry, name)
         with self.rpc(node):
             attrs: types_pb2.ObjAttrs = stub.HeadObject(
-                storage_pb2.ObjectRequest(bucket=entry.ref(), name=name), timeout=CONTROL_TIMEOUT_S)
+                storage_pb2.ObjectRequest(bucket=remote.ref(entry), name=name), timeout=CONTROL_TIMEOUT_S)
         return attrs
 
     def delete_object(self, entry: BucketEntry, name: str) -> None:
         check_object_name(name)
         node, stub = self.owner(entry, name)
         with self.rpc(node):
-            stub.DeleteObject(storage_pb2.ObjectRequest(bucket=entry.ref(), name=name),
+            stub.DeleteObject(storage_pb2.ObjectRequest(bucket=remote.ref(entry), name=name),
                               timeout=CONTROL_TIMEOUT_S)
 
     # --- listing ---------------------------------------------------------------------------
@@ -377,13 +419,19 @@ class Cluster:
         page_size: int = 1000,
         delimiter: str = "",
         with_attrs: bool = True,
+        cached_only: bool = False,
     ) -> ListPage:
-        """One sorted page merged from every node: names > start_after, at most page_size."""
+        """One sorted page merged from every node: names > start_after, at most page_size.
+        A remote bucket lists through its adapter with each entry marked cached or not, unless
+        ``cached_only`` asks for what this cluster holds."""
         page_size = max(1, min(page_size, LIST_PAGE_MAX))
+        if remote.is_remote(entry.bck) and not cached_only:
+            entries, more = remote.list_remote(self, entry, prefix, start_after, page_size, delimiter)
+            return ListPage(entries=entries, is_truncated=more)
         nodes = self.online_nodes()
         # One more than asked: a node may return a rolled-up prefix equal to start_after.
         req = storage_pb2.ListObjectsRequest(
-            bucket=entry.ref(), prefix=prefix, start_after=start_after, page_size=page_size + 1,
+            bucket=remote.ref(entry), prefix=prefix, start_after=start_after, page_size=page_size + 1,
             delimiter=delimiter, with_attrs=with_attrs,
         )
 

@@ -18,8 +18,6 @@ REQUESTS = Counter("aismesh_http_requests_total", "HTTP requests served, by API,
 SECONDS = Histogram("aismesh_http_request_duration_seconds", "Time to the response's first byte",
                     ["api", "op"], buckets=LATENCY_BUCKETS)
 BYTES = Counter("aismesh_http_body_bytes_total", "Request and response body bytes (as declared)", ["direction"])
-# Cold and warm GETs of remote buckets: counted once the backend adapters exist.
-REMOTE_GETS = Counter("aismesh_remote_gets_total", "GETs of remote-bucket objects, cold or warm", ["kind"])
 
 _S3_BUCKET_GETS = (("uploads", "ListMultipartUploads"), ("location", "GetBucketLocation"),
                    ("versioning", "GetBucketVersioning"))

@@ -10,6 +10,7 @@ import grpc
 from aismesh.cmn import errors, props
 from aismesh.cmn.names import check_object_name
 from aismesh.protos import storage_pb2, types_pb2
+from services.gateway import remote
 from services.gateway.cluster import CONTROL_TIMEOUT_S, Cluster
 from services.gateway.guard import commit_budget_s
 from services.gateway.metasync import BucketEntry
@@ -55,7 +56,7 @@ def put_part(c: Cluster, entry: BucketEntry, name: str, upload_id: str, part_num
 def complete_upload(c: Cluster, entry: BucketEntry, name: str, upload_id: str,
                     parts: list[tuple[int, str]]) -> types_pb2.ObjAttrs:
     req = storage_pb2.CompleteUploadRequest(
-        bucket=entry.ref(), name=name, upload_id=upload_id,
+        bucket=remote.ref(entry), name=name, upload_id=upload_id,  # remote buckets: write through on completion
         parts=[storage_pb2.PartInfo(part_number=n, etag=etag) for n, etag in parts],
     )
     node, stub = c.owner(entry, name)

@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aismesh.cmn import errors
 from aismesh.cmn.names import Bck, check_object_name
@@ -40,8 +40,12 @@ def _copy_all(src: int, dst: int, count: int) -> int:
 
 
 class Uploads:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store,
+                 write_through: Callable[[types_pb2.BucketRef, PutSpec], None] | None = None) -> None:
         self.store = store
+        # Remote buckets: sets spec.write_through, so completion sends the whole object to the
+        # backend before this node commits its copy.
+        self.write_through = write_through
 
     def _dir(self, bck: Bck, name: str, upload_id: str) -> str:
         if not upload_id or not upload_id.isalnum():
@@ -150,6 +154,8 @@ class Uploads:
         spec = PutSpec(bck=bck, bid=req.bucket.bid, name=req.name, content_type=str(info["content_type"]),
                        custom=dict(info["custom"]),  # type: ignore[call-overload]
                        cks_type=str(info["cks_type"]), versioning=bool(info["versioning"]))
+        if self.write_through is not None:
+            self.write_through(req.bucket, spec)
         md5s = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen))
         fd, mp, tmp = self.store.create_work(spec)
         size = 0

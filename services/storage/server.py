@@ -9,16 +9,21 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+from prometheus_client import Counter
 
 from aismesh.cmn import errors
+from aismesh.cmn.backends import Backends
 from aismesh.cmn.names import Bck
 from aismesh.cmn.ranges import ByteRange
 from aismesh.cmn.rpc import CHUNK_SIZE
-from aismesh.protos import storage_pb2, storage_pb2_grpc, types_pb2
+from aismesh.protos import backend_pb2, storage_pb2, storage_pb2_grpc, types_pb2
 from services.storage.mpu import Uploads
+from services.storage.remote import RemoteObjects, ctx_of, is_remote_ref
 from services.storage.store import PutSpec, Store
 
 log = logging.getLogger("storage")
+REMOTE_GETS = Counter("aismesh_remote_gets_total", "GETs of remote-bucket objects: warm (from the cache) or cold "
+                      "(through the backend adapter)", ["kind"])
 # The gateway asks every node for one entry more than its page (up to 10000) to learn whether
 # more follow, hence 10001.
 LIST_DEFAULT, LIST_MAX = 1000, 10_001
@@ -43,9 +48,10 @@ def chunks_of(requests: Iterator[Any], context: Any) -> Iterator[bytes]:
 
 
 class StorageServicer(storage_pb2_grpc.StorageServicer):
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, backends: Backends | None = None) -> None:
         self.store = store
-        self.uploads = Uploads(store)
+        self.remote = RemoteObjects(store, backends if backends is not None else Backends())
+        self.uploads = Uploads(store, self._attach_write_through)
         self.started_ns = time.time_ns()
         # Set by __main__ to the membership's view; NodeInfo reports it.
         self.smap_version: Callable[[], int] = lambda: 0
@@ -69,13 +75,21 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
             raise errors.Internal("the request stream failed while the call was still active")
         return empty
 
-    @staticmethod
-    def spec_of(h: storage_pb2.PutHeader) -> PutSpec:
+    def _attach_write_through(self, ref: types_pb2.BucketRef, spec: PutSpec) -> None:
+        if is_remote_ref(ref):
+            c = ctx_of(ref)
+            spec.versioning = False
+            spec.write_through = lambda path, size: self.remote.write_through(c, spec, path, size)
+
+    def spec_of(self, h: storage_pb2.PutHeader) -> PutSpec:
         bck, bid = bucket_of(h.bucket)
-        return PutSpec(bck=bck, bid=bid, name=h.name, size=h.size, content_type=h.content_type,
+        spec = PutSpec(bck=bck, bid=bid, name=h.name, size=h.size, content_type=h.content_type,
                        custom=dict(h.custom), cks_type=h.checksum_type, versioning=h.versioning,
                        compute_md5=h.compute_md5, expected=h.expected if h.HasField("expected") else None,
                        remote=h.remote if h.HasField("remote") else None)
+        # Remote buckets write through: the backend first, then this node's copy.
+        self._attach_write_through(h.bucket, spec)
+        return spec
 
     def open_for_read(self, request: storage_pb2.GetObjectRequest,
                       validate: bool = False) -> tuple[int, types_pb2.ObjAttrs, int, int, bool]:
@@ -98,7 +112,37 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
 
     @errors.servicer_guard
     def GetObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> Iterator[storage_pb2.GetObjectResponse]:
+        if is_remote_ref(request.bucket):
+            return self._remote_get(request, context)
         return self._stream(context, *self.open_for_read(request))
+
+    def _remote_get(self, request: storage_pb2.GetObjectRequest, context: Any) -> Iterator[Any]:
+        """Warm GET from disk when the copy is current, else a cold GET through the adapter."""
+        c = ctx_of(request.bucket, request.remote)
+        latest = request.latest
+        for _ in range(3):
+            if self.remote.is_current(c, request.name, latest):  # raises when the remote object is gone
+                try:
+                    warm = self._stream(context, *self.open_for_read(request))
+                    REMOTE_GETS.labels("warm").inc()
+                    return warm
+                except errors.ObjectNotFound:
+                    pass  # not cached (yet): cold GET
+            if request.HasField("range"):
+                REMOTE_GETS.labels("cold").inc()
+                return _aborting(context, self.remote.range_get(c, request.name, backend_range(request.range)))
+            stream = self.remote.cold_get(c, request.name)
+            if stream is not None:
+                REMOTE_GETS.labels("cold").inc()
+                return _aborting(context, stream)
+            latest = False  # another request has just fetched it
+        raise errors.RemoteUnavailable(f"{c.bck.display()}/{request.name}: could not be fetched")
+
+    @errors.servicer_guard
+    def PrefetchObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> types_pb2.ObjAttrs:
+        if not is_remote_ref(request.bucket):
+            raise errors.InvalidArgument("prefetch applies to remote buckets only")
+        return self.remote.prefetch(ctx_of(request.bucket, request.remote), request.name, request.latest)
 
     @errors.servicer_guard
     def ReadObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> storage_pb2.GetObjectResponse:
@@ -146,11 +190,16 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
 
     @errors.servicer_guard
     def HeadObject(self, request: storage_pb2.ObjectRequest, context: Any) -> types_pb2.ObjAttrs:
+        if is_remote_ref(request.bucket):
+            return self.remote.head(ctx_of(request.bucket), request.name)
         bck, bid = bucket_of(request.bucket)
         return self.store.head(bck, bid, request.name)
 
     @errors.servicer_guard
     def DeleteObject(self, request: storage_pb2.ObjectRequest, context: Any) -> types_pb2.Empty:
+        if is_remote_ref(request.bucket):
+            self.remote.delete(ctx_of(request.bucket), request.name)
+            return types_pb2.Empty()
         bck, bid = bucket_of(request.bucket)
         self.store.delete(bck, bid, request.name)
         return types_pb2.Empty()
@@ -228,3 +277,20 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
     @errors.servicer_guard
     def ListUploads(self, request: storage_pb2.ListUploadsRequest, context: Any) -> storage_pb2.ListUploadsResponse:
         return storage_pb2.ListUploadsResponse(uploads=self.uploads.list(request))
+
+
+def backend_range(r: types_pb2.ByteRange) -> backend_pb2.BackendRange:
+    """A client's range in the backend contract's terms (an explicit open end)."""
+    if r.suffix_length > 0:
+        return backend_pb2.BackendRange(suffix_length=r.suffix_length)
+    if r.end < 0:
+        return backend_pb2.BackendRange(start=r.start)
+    return backend_pb2.BackendRange(start=r.start, length=r.end - r.start + 1)
+
+
+def _aborting(context: Any, stream: Iterator[Any]) -> Iterator[Any]:
+    """A response stream whose mesh errors (raised mid-stream) end the call with their status."""
+    try:
+        yield from stream
+    except errors.AisError as e:
+        errors.to_grpc_abort(context, e)

@@ -12,7 +12,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from aismesh.cmn import errors, hrw
@@ -41,6 +41,10 @@ class PutSpec:
     versioning: bool = True
     compute_md5: bool = False
     remote: types_pb2.ObjAttrs | None = None  # write-through / cold GET: what the backend reported
+    # Remote buckets: called with the finished work file (path, size) before the commit; it
+    # writes the bytes through to the backend and answers what the backend reported. A failure
+    # stores nothing here either.
+    write_through: Callable[[str, int], types_pb2.ObjAttrs] | None = None
 
 
 class Digests:
@@ -205,6 +209,8 @@ class Store:
                     reason="incomplete-body")
             cks_value, md5_hex = digests.finish()
             os.fsync(fd)
+            if spec.write_through is not None:
+                spec.remote = spec.write_through(tmp, received)
             return self.commit(spec, mp, tmp, fd, received, cks_value, md5_hex)
         except BaseException:
             os.close(fd)
@@ -251,6 +257,8 @@ class Store:
                 pos += n
             cks_value, md5_hex = digests.finish()
             os.fsync(fd)
+            if spec.write_through is not None:
+                spec.remote = spec.write_through(tmp, actual)
             return self.commit(spec, mp, tmp, fd, actual, cks_value, md5_hex, etag=etag)
         except BaseException:
             if os.path.exists(tmp):
@@ -278,6 +286,7 @@ class Store:
                 meta.remote_etag = spec.remote.etag
                 meta.remote_version = spec.remote.version
                 meta.remote_mtime_ns = spec.remote.mtime_ns
+                meta.version = spec.remote.version or meta.version
                 meta.etag = meta.etag or spec.remote.etag  # no local md5: the backend's ETag stands
             dir_fd = self._place(spec, mp, fd, tmp, final, meta)
         try:

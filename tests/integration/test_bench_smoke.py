@@ -27,7 +27,7 @@ def test_bench_quick_reports_every_cell(mesh: Any, tmp_path: Any) -> None:
         for op in ("get", "put"):
             c = cells[(target, op)]
             assert c["count"] > 0 and c["errors"] == 0 and c["p99_ms"] > 0, c
-    assert "backend adapter" in cells[("aismesh-cold", "get")]["skipped"]
+    assert "adapter" in cells[("aismesh-cold", "get")]["skipped"]  # real only on a mesh the bench starts
     assert cells[("aismesh-s3", "get")]["vs_moto"] is not None
     assert doc["peak_rss"]["total_kib"]["gateway"] > 0
     assert "aismesh-s3" in done.stdout and "peak RSS" in done.stdout

@@ -32,3 +32,21 @@ def test_specs_give_every_service_a_metrics_port_and_replicas_their_own_names() 
     both = f"127.0.0.1:{st.ports['metadata']},127.0.0.1:{st.ports['metadata2']}"
     assert specs["t1"].argv[specs["t1"].argv.index("--metadata") + 1] == both
     assert "--local-socket" in specs["t1"].argv
+
+
+def test_backends_start_before_the_nodes_and_are_announced_to_them() -> None:
+    from aismesh.launcher.cli import _providers
+
+    assert _providers("s3, ht,aws") == ["aws", "ht"]
+    with pytest.raises(ValueError, match="gcp"):
+        _providers("gcp")
+    st = State(data="/d", targets=1, backends=["aws", "ht"])
+    st.ports = assign_ports(services.port_names(1, 1, st.backends), {}, "127.0.0.1", {st.port},
+                            is_free=lambda h, p: True)
+    specs = services.build_specs(st, 1)
+    names = [s.name for s in specs]
+    assert names.index("backend-aws") < names.index("t1") and names.index("backend-ht") < names.index("t1")
+    aws = next(s for s in specs if s.name == "backend-aws")
+    assert aws.argv[2] == "services.backends.aws" and aws.kind == "backend"
+    assert services.backends_env(st) == (f"aws=127.0.0.1:{st.ports['backend-aws']},"
+                                         f"ht=127.0.0.1:{st.ports['backend-ht']}")

@@ -72,6 +72,12 @@ def from_ais(err: errors.AisError, bucket: str = "", key: str = "") -> S3Error:
         return S3Error("AccessDenied", 403, err.message, resource)
     if isinstance(err, errors.Conflict):
         return S3Error("OperationAborted", 409, err.message, resource)
+    if isinstance(err, errors.Unauthenticated):
+        return S3Error("AccessDenied", 403, err.message, resource)
+    if isinstance(err, errors.Throttled):
+        return S3Error("SlowDown", 503, err.message, resource)
+    if isinstance(err, errors.NotImplemented):
+        return S3Error("NotImplemented", 501, err.message, resource)
     if isinstance(err, errors.RemoteUnavailable):
         return S3Error("ServiceUnavailable", 503, err.message, resource)
     return S3Error("InternalError", 500, "We encountered an internal error: " + err.message, resource)

@@ -1,0 +1,125 @@
+"""What every backend adapter shares: its server scaffold, request-stream helpers and ranges."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from aismesh.cmn import errors, metrics
+from aismesh.cmn import log as jlog
+from aismesh.cmn.rpc import make_server, set_serving
+from aismesh.protos import backend_pb2, backend_pb2_grpc
+
+SERVICE = "aismesh.Backend"
+CHUNK_SIZE = 1 << 20
+# Vendor calls: connecting must be quick (a dead endpoint fails fast), a read may take longer.
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 10.0
+
+
+def chunks_of(requests: Iterator[Any]) -> Iterator[bytes]:
+    """The data of a client stream after its header, up to ``eof``; a cut stream raises."""
+    for msg in requests:
+        if msg.eof:
+            return
+        if msg.data:
+            yield msg.data
+    raise errors.InvalidArgument("the request stream ended before the body did: nothing stored",
+                                 reason="incomplete-body")
+
+
+class ChunkReader:
+    """A read()-able file over an iterator of chunks (for SDKs that pull a body)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = bytearray()
+        self._done = False
+        self.read_bytes = 0
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._done and (n < 0 or len(self._buf) < n):
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                self._done = True
+            else:
+                self._buf += nxt
+        if n < 0:
+            n = len(self._buf)
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        self.read_bytes += len(out)
+        return out
+
+
+def resolve_range(r: backend_pb2.BackendRange | None, size: int) -> tuple[int, int]:
+    """(offset, length) of a contract range within ``size`` bytes; raises RangeNotSatisfiable."""
+    if r is None:
+        return 0, size
+    if r.suffix_length > 0:
+        if size == 0:
+            raise errors.RangeNotSatisfiable("range not satisfiable: the object is empty", object_size=size)
+        n = min(r.suffix_length, size)
+        return size - n, n
+    if r.start >= size or r.start < 0:
+        raise errors.RangeNotSatisfiable(f"range start {r.start} is beyond the object size {size}",
+                                         object_size=size)
+    length = size - r.start if not r.HasField("length") else min(r.length, size - r.start)
+    if length < 0:
+        raise errors.InvalidArgument(f"range length {r.length} is negative")
+    return r.start, length
+
+
+def http_range(r: backend_pb2.BackendRange) -> str:
+    """The HTTP Range header value of a contract range."""
+    if r.suffix_length > 0:
+        return f"bytes=-{r.suffix_length}"
+    if r.HasField("length"):
+        if r.length <= 0:
+            raise errors.InvalidArgument(f"range length must be positive, got {r.length}")
+        return f"bytes={r.start}-{r.start + r.length - 1}"
+    return f"bytes={r.start}-"
+
+
+def bucket_display(bck: Any) -> str:
+    scheme = {"aws": "s3"}.get(bck.provider, bck.provider)
+    return f"{scheme}://{bck.name}"
+
+
+def serve(provider: str, make_servicer: Callable[[argparse.Namespace], backend_pb2_grpc.BackendServicer],
+          argv: list[str] | None = None, add_args: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+    """Run one adapter: ``python -m services.backends.<provider> --listen HOST:PORT``."""
+    ap = argparse.ArgumentParser(prog=f"python -m services.backends.{provider}",
+                                 description=f"the {provider} backend adapter")
+    ap.add_argument("--listen", required=True, help="HOST:PORT for gRPC")
+    ap.add_argument("--threads", type=int, default=32)
+    ap.add_argument("--metrics-listen", default="", help="HOST:PORT of Prometheus /metrics (default: none)")
+    if add_args is not None:
+        add_args(ap)
+    args = ap.parse_args(argv)
+    log = jlog.setup(f"backend-{provider}")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    servicer = make_servicer(args)
+    server, health, port = make_server(
+        args.listen, [lambda s: backend_pb2_grpc.add_BackendServicer_to_server(servicer, s)], [SERVICE],
+        max_workers=args.threads, metrics_name=f"backend-{provider}",
+    )
+    if args.metrics_listen:
+        metrics.serve(args.metrics_listen)
+    server.start()
+    set_serving(health, [SERVICE], True)
+    jlog.event(log, "serving", listen=args.listen, port=port, provider=provider)
+    stop.wait()
+    set_serving(health, [SERVICE], False)
+    server.stop(grace=0.5).wait(2)
+    jlog.event(log, "stopped")
+    return 0
+
+
+def not_implemented(provider: str, what: str) -> errors.NotImplemented:
+    return errors.NotImplemented(f"{provider}: {what} is not supported by this provider")

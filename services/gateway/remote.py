@@ -1,0 +1,215 @@
+"""Remote buckets at the gateway: first access (confirm through the adapter, add to the BMD
+atomically, then serve), listing through the adapter with cached marks, evict and prefetch.
+
+The storage nodes do the object work (cold GET, write-through); this module only decides
+which calls to make. Every adapter call has a deadline (aismesh.cmn.backends.CONTROL_S).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from aismesh.cmn import errors, props
+from aismesh.cmn.backends import CONTROL_S, Backends, adapter_error, flatten_extra, props_from_remote
+from aismesh.cmn.names import Bck, identity_error
+from aismesh.protos import backend_pb2, metadata_pb2, storage_pb2, types_pb2
+from services.gateway.metasync import BucketEntry
+
+if TYPE_CHECKING:
+    from services.gateway.cluster import Cluster
+
+# The most cached names one listing page looks up per node to mark entries cached.
+CACHED_LOOKUP_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Access:
+    """AIS's list flags for a remote bucket not in the BMD: skip the remote check, skip the add."""
+
+    head_remote: bool = True
+    add_to_bmd: bool = True
+    present_only: bool = False  # LsBckPresent: a bucket not in the BMD is not found
+
+
+# AIS's list-objects flags (apc.LsoMsg) that decide a first access.
+LS_BCK_PRESENT = 1 << 6
+LS_DONT_HEAD_REMOTE = 1 << 7
+LS_DONT_ADD_REMOTE = 1 << 8
+
+
+def list_access(flags: int) -> Access:
+    """The first-access behaviour a list-objects request's flags ask for."""
+    if flags & LS_BCK_PRESENT:
+        return Access(head_remote=False, add_to_bmd=False, present_only=True)
+    return Access(head_remote=not flags & LS_DONT_HEAD_REMOTE, add_to_bmd=not flags & LS_DONT_ADD_REMOTE)
+
+
+def is_remote(bck: Bck) -> bool:
+    return bck.provider != "ais"
+
+
+def ref(entry: BucketEntry) -> types_pb2.BucketRef:
+    """The bucket as nodes see it; remote buckets carry their backend settings."""
+    r = entry.ref()
+    if is_remote(entry.bck):
+        r.extra.update(flatten_extra(entry.props))
+    return r
+
+
+def policy(entry: BucketEntry) -> storage_pb2.RemotePolicy:
+    p = entry.props
+    return storage_pb2.RemotePolicy(
+        validate_cold_get=bool(p.get("checksum", {}).get("validate_cold_get", False)),
+        validate_warm_get=bool(p.get("versioning", {}).get("validate_warm_get", False)),
+        synchronize=bool(p.get("versioning", {}).get("synchronize", False)),
+        checksum_type=props.checksum_type(p),
+    )
+
+
+def remote_bucket(entry: BucketEntry) -> backend_pb2.RemoteBucket:
+    return backend_pb2.RemoteBucket(bck=entry.bck.to_proto(), extra=flatten_extra(entry.props))
+
+
+def _call(backends: Backends, bck: Bck, method: str, request: Any) -> Any:
+    try:
+        return getattr(backends.stub(bck.provider), method)(request, timeout=CONTROL_S)
+    except grpc.RpcError as e:
+        raise adapter_error(e, bck) from None
+
+
+def first_access(c: Cluster, bck: Bck, access: Access = Access(), partial: dict[str, Any] | None = None
+                 ) -> BucketEntry:
+    """A remote bucket that is not in the BMD: confirm it through its adapter, add it to the BMD
+    (one etcd transaction; a concurrent first access finds it there), then hand it back.
+    ``partial`` props (e.g. extra.http.original_url, extra.aws.endpoint) go into the check and
+    the BMD entry. Without add_to_bmd the answer is a transient entry (bid 0) good for listing."""
+    problem = identity_error(bck)  # before any adapter sees the name
+    if problem:
+        raise errors.InvalidArgument(problem, bck=bck.to_proto())
+    given = partial or {}
+    extra = flatten_extra(given)
+    remote: dict[str, Any] = {}
+    if access.head_remote:
+        resp = _call(c.backends, bck, "HeadBucket", backend_pb2.BackendBucketRequest(
+            bucket=backend_pb2.RemoteBucket(bck=bck.to_proto(), extra=extra)))
+        remote = props_from_remote(dict(resp.props))
+    doc = props.merge(remote, given, allow_read_only=False) if given else remote
+    if not access.add_to_bmd:
+        full = props.merge(props.default_props(bck.provider), doc, allow_read_only=True)
+        return BucketEntry(bck=bck, bid=0, props_json=json.dumps(full), created_ns=0)
+    req = metadata_pb2.CreateBucketRequest(bck=bck.to_proto(), props_json=json.dumps(doc) if doc else "",
+                                           exist_ok=True)
+    info = c._meta_call(c.metadata.CreateBucket, req)
+    c._refresh_bmd(info.bmd_version)
+    return c.meta.bucket(bck)
+
+
+def _remote_entry(a: backend_pb2.BackendObjAttrs) -> types_pb2.ObjAttrs:
+    return types_pb2.ObjAttrs(name=a.name, size=max(a.size, 0), etag=a.etag, version=a.version, mtime_ns=a.mtime_ns,
+                              is_dir=a.is_dir, remote_etag=a.etag, remote_version=a.version,
+                              remote_mtime_ns=a.mtime_ns, content_type=a.content_type)
+
+
+def list_remote(c: Cluster, entry: BucketEntry, prefix: str, start_after: str, page_size: int, delimiter: str
+                ) -> tuple[list[types_pb2.ObjAttrs], bool]:
+    """One page of the remote's listing, each entry marked cached or not."""
+    resp = _call(c.backends, entry.bck, "ListObjects", backend_pb2.BackendListObjectsRequest(
+        bucket=remote_bucket(entry), prefix=prefix, start_after=start_after, page_size=page_size,
+        delimiter=delimiter))
+    out = [_remote_entry(a) for a in resp.entries if not start_after or a.name > start_after]
+    files = [e for e in out if not e.is_dir]
+    if files and entry.bid:
+        cached = _cached_names(c, entry, prefix, start_after, files[-1].name)
+        for e in files:
+            e.is_cached = e.name in cached
+    return out, bool(resp.next_token)
+
+
+def _cached_names(c: Cluster, entry: BucketEntry, prefix: str, start_after: str, last: str) -> set[str]:
+    """Names this cluster holds in (start_after, last], from every node."""
+    req = storage_pb2.ListObjectsRequest(bucket=ref(entry), prefix=prefix, start_after=start_after,
+                                         page_size=CACHED_LOOKUP_MAX, with_attrs=False)
+
+    def one(node_stub: Any) -> list[str]:
+        node, stub = node_stub
+        with c.rpc(node):
+            resp = stub.ListObjects(req, timeout=CONTROL_S)
+        return [e.name for e in resp.entries if e.name <= last]
+
+    names: set[str] = set()
+    for part in c._fanout.map(one, c.online_nodes()):
+        names.update(part)
+    return names
+
+
+def list_cached(c: Cluster, entry: BucketEntry, prefix: str) -> Iterable[str]:
+    """Every cached name under ``prefix`` (paged through the nodes)."""
+    after = ""
+    while True:
+        page = c.list_objects(entry, prefix=prefix, start_after=after, page_size=1000, with_attrs=False,
+                              cached_only=True)
+        for e in page.entries:
+            yield e.name
+        if not page.is_truncated or not page.entries:
+            return
+        after = page.entries[-1].name
+
+
+def list_all_remote(c: Cluster, entry: BucketEntry, prefix: str) -> Iterable[str]:
+    token = ""
+    while True:
+        resp = _call(c.backends, entry.bck, "ListObjects", backend_pb2.BackendListObjectsRequest(
+            bucket=remote_bucket(entry), prefix=prefix, continuation_token=token, page_size=1000))
+        for a in resp.entries:
+            if not a.is_dir:
+                yield a.name
+        token = resp.next_token
+        if not token:
+            return
+
+
+def evict_objects(c: Cluster, entry: BucketEntry, names: Iterable[str]) -> int:
+    """Drop the cached copies (the remote keeps its objects); answers how many were dropped."""
+    def one(name: str) -> int:
+        node, stub = c.owner(entry, name)
+        try:
+            with c.rpc(node):
+                stub.EvictObject(storage_pb2.ObjectRequest(bucket=ref(entry), name=name), timeout=CONTROL_S)
+        except errors.NotFound:
+            return 0
+        return 1
+
+    return sum(c._fanout.map(one, list(names)))
+
+
+def evict_bucket(c: Cluster, entry: BucketEntry, keep_md: bool) -> None:
+    """Drop every cached object of the bucket; without keep_md its BMD entry goes too."""
+    req = storage_pb2.BucketRequest(bucket=ref(entry))
+
+    def one(node_stub: Any) -> None:
+        node, stub = node_stub
+        with c.rpc(node):
+            stub.EvictBucket(req, timeout=CONTROL_S)
+
+    list(c._fanout.map(one, c.online_nodes()))
+    if not keep_md:
+        c.destroy_bucket(entry)
+
+
+def prefetch(c: Cluster, entry: BucketEntry, names: Iterable[str], latest: bool = False) -> int:
+    """Make the objects cached (each by its owner node, in parallel); answers how many."""
+    pol = policy(entry)
+
+    def one(name: str) -> int:
+        node, stub = c.owner(entry, name)
+        with c.rpc(node):
+            stub.PrefetchObject(storage_pb2.GetObjectRequest(bucket=ref(entry), name=name, remote=pol, latest=latest),
+                                timeout=CONTROL_S + 600)
+        return 1
+
+    return sum(c._fanout.map(one, list(names)))
