@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 
 from aismesh.bench.targets import SetupError, wait_http
+from aismesh.cmn.proc import stop_process
 
 BIN = os.path.dirname(sys.executable)
 
@@ -29,13 +29,7 @@ class Server:
     port: int
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def start_moto(workdir: str) -> Server:

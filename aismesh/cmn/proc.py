@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 
 _PR_SET_PDEATHSIG = 1
 
@@ -17,3 +18,17 @@ def die_with_parent(sig: int = signal.SIGTERM, parent_pid: int = 0) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, sig)
     if parent_pid and os.getppid() != parent_pid:
         os._exit(1)
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> bool:
+    """SIGTERM, then SIGKILL after ``grace_s``; True when it had to be killed."""
+    if proc.poll() is not None:
+        return False
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return True

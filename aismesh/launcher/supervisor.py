@@ -11,7 +11,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from aismesh.cmn.proc import die_with_parent
+from aismesh.cmn.proc import die_with_parent, stop_process
 from aismesh.launcher import GRPC_FORK_MARK
 from aismesh.launcher.services import ServiceSpec, is_healthy
 from aismesh.launcher.state import State
@@ -119,15 +119,8 @@ class Supervisor:
         self.stopping.set()
         for spec in reversed(self.specs):
             proc = self.procs.get(spec.name)
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.terminate()
-            try:
-                proc.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0f s: killing it", spec.name, STOP_GRACE_S)
-                proc.kill()
-                proc.wait()
+            if proc is not None and stop_process(proc, STOP_GRACE_S):
+                log.warning("%s did not stop within %.0f s: killed it", spec.name, STOP_GRACE_S)
         with self._lock:
             self.state.pids.clear()
             self.state.supervisor_pid = 0

@@ -27,6 +27,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.integration.conftest import drop_bucket
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "compose.sh"
 ENV_FILE = ROOT / ".docker" / "env"
@@ -201,7 +203,4 @@ def bucket(s3: Any, request: pytest.FixtureRequest) -> Iterator[str]:
     name = f"c-{request.node.name.lower().replace('_', '-')[:40].strip('-')}-{os.urandom(3).hex()}"
     s3.create_bucket(Bucket=name)
     yield name
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for obj in page.get("Contents", []):
-            s3.delete_object(Bucket=name, Key=obj["Key"])
-    s3.delete_bucket(Bucket=name)
+    drop_bucket(s3, name)

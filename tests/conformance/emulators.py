@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from aismesh.cmn.proc import stop_process
+
 BIN = os.path.dirname(sys.executable)
 
 
@@ -62,13 +64,7 @@ class Proc:
         return f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def freeze(self) -> None:
         self.proc.send_signal(signal.SIGSTOP)

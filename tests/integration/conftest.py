@@ -127,6 +127,11 @@ def bucket(s3: Any, request: pytest.FixtureRequest) -> Iterator[str]:
     name = f"t-{stem}-{os.urandom(3).hex()}"
     s3.create_bucket(Bucket=name)
     yield name
+    drop_bucket(s3, name)
+
+
+def drop_bucket(s3: Any, name: str) -> None:
+    """Empty a bucket through S3 and delete it."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
         for obj in page.get("Contents", []):
             s3.delete_object(Bucket=name, Key=obj["Key"])
