@@ -29,6 +29,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_for(what: str, ok: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll ``ok`` until it holds; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ok():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
 def aismesh(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([os.path.join(BIN, "aismesh"), *args], capture_output=True, text=True, check=check,
                           timeout=180, env=dict(os.environ, **(env or {})))

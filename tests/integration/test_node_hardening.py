@@ -11,7 +11,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,20 +27,11 @@ from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2, storage
 from services.gateway.localread import LocalReader
 from services.gateway.metasync import NodeView
 from services.storage import layout
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 NODE = "t1"
 NOBODY = 65534
-
-
-def wait_for(what: str, ok: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Poll ``ok`` until it holds; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ok():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def _wait_bmd(stub: storage_pb2_grpc.StorageStub, node_id: str, version: int) -> None:

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from aismesh.cmn.checksum import compute
 from aismesh.cmn.names import Bck
 from aismesh.cmn.rpc import CHUNK_SIZE, check_health
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2, storage_pb2_grpc, types_pb2
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 BIN = os.path.dirname(sys.executable)
@@ -37,16 +38,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(what: str, ok: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll ``ok`` until it holds; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ok():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def etcd_healthy(addr: str) -> bool:

@@ -33,14 +33,6 @@ REF = types_pb2.BucketRef(bck=BCK.to_proto(), bid=BID)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store("t1", [str(tmp_path / "mp1"), str(tmp_path / "mp2")])
-    s.open()
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def server(store: Store) -> Iterator[LocalServer]:
     servicer = StorageServicer(store)
     srv = LocalServer(f"@aismesh-test-{os.getpid()}-{os.urandom(4).hex()}", servicer.open_for_read, store,

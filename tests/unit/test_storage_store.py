@@ -37,14 +37,6 @@ def read_all(store: Store, name: str) -> bytes:
         os.close(fd)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store("t1", [str(tmp_path / "mp1"), str(tmp_path / "mp2")])
-    s.open()
-    yield s
-    s.close()
-
-
 def model(names: list[str], prefix: str, start_after: str, delimiter: str) -> list[tuple[str, bool]]:
     """What a listing must return, computed the obvious way."""
     out: list[tuple[str, bool]] = []
