@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from concurrent import futures
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -115,3 +116,49 @@ def check_health(addr: str, timeout: float = 1.0) -> bool:
             return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
     except grpc.RpcError:
         return False
+
+
+_FAILOVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class FailoverStub:
+    """One stub over several replicas of a service (any replica serves any call): a call that
+    finds its replica unavailable goes to the next one, and later calls stay there. A server
+    stream that breaks mid-way moves the next call on too; the caller reconnects as it would.
+    Addresses may be host names (``metadata1:7100``): each replica has its own channel."""
+
+    def __init__(self, stubs: list[Any]) -> None:
+        if not stubs:
+            raise ValueError("FailoverStub needs at least one stub")
+        self._stubs = stubs
+        self._current = 0
+        self._lock = threading.Lock()
+
+    def _move_on(self, failed: int) -> None:
+        with self._lock:
+            if self._current == failed:
+                self._current = (failed + 1) % len(self._stubs)
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        def call(request: Any, **kwargs: Any) -> Any:
+            for attempt in range(len(self._stubs)):
+                i = self._current
+                try:
+                    result = getattr(self._stubs[i], method)(request, **kwargs)
+                except grpc.RpcError as e:
+                    if e.code() not in _FAILOVER_CODES or attempt == len(self._stubs) - 1:
+                        raise
+                    self._move_on(i)
+                    continue
+                return self._stream(result, i) if hasattr(result, "__next__") else result
+            raise AssertionError("unreachable")
+
+        return call
+
+    def _stream(self, responses: Any, i: int) -> Any:
+        try:
+            yield from responses
+        except grpc.RpcError as e:
+            if e.code() in _FAILOVER_CODES:
+                self._move_on(i)
+            raise

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from werkzeug.wsgi import wrap_file
@@ -23,7 +23,7 @@ from aismesh.cmn import errors, props
 from aismesh.cmn.backends import Backends
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.cmn.ranges import ByteRange
-from aismesh.cmn.rpc import ChannelPool, check_health
+from aismesh.cmn.rpc import ChannelPool, FailoverStub, check_health
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2, storage_pb2_grpc, types_pb2
 from services.gateway import remote
 from services.gateway.guard import CONTROL_S, STALL_S, NodeGuard, Progress, Watchdog, commit_budget_s
@@ -77,9 +77,9 @@ class Cluster:
         # The WSGI server's threads per process (the gateway's __main__ exports it).
         threads = threads or int(os.environ.get("AISMESH_GATEWAY_THREADS", "8"))
         self.channels = ChannelPool()
-        # Several metadata replicas: one channel over all of them (any replica serves any call).
-        target = metadata_addrs[0] if len(metadata_addrs) == 1 else "ipv4:" + ",".join(metadata_addrs)
-        self.metadata = metadata_pb2_grpc.MetadataStub(self.channels.get(target))
+        # Several metadata replicas (addresses or host names): one channel each, failing over.
+        replicas = [metadata_pb2_grpc.MetadataStub(self.channels.get(a)) for a in metadata_addrs]
+        self.metadata: metadata_pb2_grpc.MetadataStub = cast(Any, FailoverStub(replicas))
         self.meta = MetaSync(self.metadata, subscriber)
         self._stubs: dict[str, storage_pb2_grpc.StorageStub] = {}
         self._stubs_lock = threading.Lock()
