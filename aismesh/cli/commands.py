@@ -455,3 +455,46 @@ def bucket_summary(api: API, args: argparse.Namespace, out: TextIO) -> int:
     fmt.table(out, ("NAME", "OBJECTS (cached, remote)", "OBJECT SIZES (min, avg, max)",
                     "TOTAL OBJECT SIZE (cached, remote)"), rows)
     return 0
+
+
+# --- remote clusters -------------------------------------------------------------------------
+
+
+def remote_attach(api: API, args: argparse.Namespace, out: TextIO) -> int:
+    """ais cluster remote-attach ALIAS=URL: the remote need not be online."""
+    alias, sep, url = args.spec.partition("=")
+    if not sep or not alias or not url:
+        raise CLIError(f'invalid remote cluster "{args.spec}": expected ALIAS=URL, e.g. remais=http://host:51080')
+    api.request("PUT", "cluster/attach", query={"what": "remote"},
+                headers={"Ais-Remote-Ais-Alias": alias, "Ais-Remote-Ais-Url": url})
+    out.write(f"Remote cluster ({alias}={url}) successfully attached\n")
+    return 0
+
+
+def remote_detach(api: API, args: argparse.Namespace, out: TextIO) -> int:
+    api.request("PUT", "cluster/detach", query={"what": "remote"}, headers={"Ais-Remote-Ais-Alias": args.alias})
+    out.write(f'Remote cluster "{args.alias}" successfully detached\n')
+    return 0
+
+
+def show_remote_cluster(api: API, args: argparse.Namespace, out: TextIO) -> int:
+    """UUID URL Alias Primary Smap Targets Online, as AIStore prints them: a remote that never
+    answered shows <alias> and <url> and n/a; one offline now shows what it last said."""
+    doc = api.cluster_what("remote") or {}
+    remotes = doc.get("a") or []
+    if args.json:
+        fmt.dump_json(out, remotes)
+        return 0
+    rows: list[tuple[str, ...]] = []
+    for r in remotes:
+        url = r["url"].split("://", 1)[-1]
+        online = "yes" if r.get("online") else "no"
+        smap = r.get("smap")
+        if smap is None:
+            rows.append((f'<{r["alias"]}>', f"<{url}>", "n/a", "n/a", "n/a", "n/a", online))
+            continue
+        primary = smap.get("proxy_si", {}).get("daemon_id", "")
+        rows.append((r["uuid"], url, r["alias"], f"p[{primary}]", f'v{smap.get("version", "")}',
+                     str(len(smap.get("tmap") or {})), online))
+    fmt.table(out, ("UUID", "URL", "Alias", "Primary", "Smap", "Targets", "Online"), rows)
+    return 0

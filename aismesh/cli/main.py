@@ -145,6 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
     _cmd(p, commands.job_wait)
 
+    p = ssub.add_parser("remote-cluster", help="attached remote AIS clusters (refreshes them)")
+    p.add_argument("--json", "-j", action="store_true", help="JSON output")
+    _cmd(p, commands.show_remote_cluster)
+
+    clu = sub.add_parser("cluster", help="attach and detach remote AIS clusters")
+    clsub = clu.add_subparsers(dest="cluster_command", metavar="COMMAND", parser_class=_Parser, required=True)
+    p = clsub.add_parser("remote-attach", help="attach a remote AIS cluster: ALIAS=URL")
+    p.add_argument("spec", metavar="ALIAS=URL")
+    _cmd(p, commands.remote_attach)
+    p = clsub.add_parser("remote-detach", help="detach a remote AIS cluster")
+    p.add_argument("alias", metavar="ALIAS")
+    _cmd(p, commands.remote_detach)
+
     config = sub.add_parser("config", help="show the configuration")
     csub = config.add_subparsers(dest="config_command", metavar="COMMAND", parser_class=_Parser, required=True)
     p = csub.add_parser("cluster", help="the cluster configuration")

@@ -13,7 +13,7 @@ from aismesh.cmn import errors
 from aismesh.cmn.log import event, request_id
 from services.gateway import metrics
 from services.gateway.cluster import Cluster
-from services.gateway.native import batch, buckets, cluster_api, health, objects
+from services.gateway.native import batch, buckets, cluster_api, health, objects, remotes
 from services.gateway.native import errors as native_errors
 from services.gateway.s3 import routes as s3_routes
 from services.gateway.s3.errors import S3Error, from_ais
@@ -43,7 +43,7 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
     if wait_ready_s:
         cluster.meta.wait_ready(wait_ready_s)
     app.extensions["aismesh.cluster"] = cluster
-    for bp in (health.bp, cluster_api.bp, buckets.bp, objects.bp, batch.bp):
+    for bp in (health.bp, cluster_api.bp, remotes.bp, buckets.bp, objects.bp, batch.bp):
         app.register_blueprint(bp)
     app.register_blueprint(s3_routes.bp)
 

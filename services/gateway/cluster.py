@@ -272,6 +272,22 @@ class Cluster:
         if failure is not None:
             raise failure
 
+    # --- remote clusters ---------------------------------------------------------------------
+
+    def remotes(self) -> metadata_pb2.RemoteList:
+        resp: metadata_pb2.RemoteList = self._meta_call(self.metadata.ListRemotes, types_pb2.Empty())
+        return resp
+
+    def attach_remote(self, remote: metadata_pb2.RemoteCluster) -> metadata_pb2.RemoteList:
+        """Attach (or refresh what is known of) a remote cluster; kept in etcd."""
+        resp: metadata_pb2.RemoteList = self._meta_call(self.metadata.AttachRemote, remote)
+        return resp
+
+    def detach_remote(self, alias: str) -> metadata_pb2.RemoteList:
+        resp: metadata_pb2.RemoteList = self._meta_call(self.metadata.DetachRemote,
+                                                        metadata_pb2.DetachRemoteRequest(alias=alias))
+        return resp
+
     def _refresh_bmd(self, version: int) -> None:
         """Make this process see at least BMD ``version`` (our own write) before answering."""
         if self.meta.bmd.version < version:

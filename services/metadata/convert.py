@@ -51,6 +51,7 @@ def node_doc(n: metadata_pb2.Node) -> Doc:
 def remotes(doc: Doc) -> metadata_pb2.RemoteList:
     return metadata_pb2.RemoteList(
         version=int(doc["version"]),
-        remotes=[metadata_pb2.RemoteCluster(alias=r["alias"], url=r["url"], uuid=r.get("uuid", ""))
+        remotes=[metadata_pb2.RemoteCluster(alias=r["alias"], url=r["url"], uuid=r.get("uuid", ""),
+                                            smap_json=r.get("smap_json", ""), seen_ns=int(r.get("seen_ns", 0)))
                  for r in doc["remotes"]],
     )

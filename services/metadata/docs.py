@@ -162,19 +162,29 @@ def alias_error(alias: str) -> str:
     return ""
 
 
-def attach_remote(remotes: Doc, alias: str, url: str, uuid: str = "") -> Doc:
+def attach_remote(remotes: Doc, alias: str, url: str, uuid: str = "", smap_json: str = "",
+                  seen_ns: int = 0) -> Doc:
+    """Attach (or, for an alias already attached to the same URL, refresh what is known of) a
+    remote cluster; the remote need not have answered (``uuid`` empty)."""
     problem = alias_error(alias)
     if problem:
         raise errors.InvalidArgument(problem)
     if not url.startswith(("http://", "https://")):
         raise errors.InvalidArgument(f'invalid remote cluster URL "{url}": expected http(s)://host:port')
-    for r in remotes["remotes"]:
+    known = {"uuid": uuid, "smap_json": smap_json, "seen_ns": seen_ns} if uuid else {}
+    for i, r in enumerate(remotes["remotes"]):
         if r["alias"] == alias and r["url"] != url:
             raise errors.AlreadyExists(f'remote cluster alias "{alias}" is already attached to {r["url"]}')
+        if uuid and r["alias"] != alias and r.get("uuid") == uuid:
+            raise errors.AlreadyExists(f'remote cluster {uuid} is already attached as "{r["alias"]}"')
         if r["alias"] == alias:
-            return remotes
+            if not known or all(r.get(k) == v for k, v in known.items()):
+                return remotes
+            out = copy.deepcopy(remotes)
+            out["remotes"][i].update(known)
+            return seal(out)
     out = copy.deepcopy(remotes)
-    out["remotes"].append({"alias": alias, "url": url, "uuid": uuid})
+    out["remotes"].append({"alias": alias, "url": url, **({"uuid": ""} | known)})
     out["remotes"].sort(key=lambda r: r["alias"])
     return seal(out)
 

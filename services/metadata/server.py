@@ -359,7 +359,8 @@ class MetadataServicer(JobsServicer, metadata_pb2_grpc.MetadataServicer):
     @primary_only
     def AttachRemote(self, request: metadata_pb2.RemoteCluster, context: Any) -> metadata_pb2.RemoteList:
         return convert.remotes(self.store.update(
-            REMOTES_KEY, lambda d: docs.attach_remote(d, request.alias, request.url, request.uuid)))
+            REMOTES_KEY, lambda d: docs.attach_remote(d, request.alias, request.url, request.uuid,
+                                                      request.smap_json, request.seen_ns)))
 
     @errors.servicer_guard
     @primary_only

@@ -92,3 +92,18 @@ def test_create_accepts_namespaces_and_cloud_names() -> None:
     bmd = docs.create_bucket(bmd_with(), Bck("data", ns_uuid="Remais-1", ns_name="ns_2"), None, None, 1)
     bmd = docs.create_bucket(bmd, Bck("My_Bucket.v2", provider="aws"), None, None, 1)
     assert {"ais/@Remais-1#ns_2/data", "aws/@#/My_Bucket.v2"} <= set(bmd["buckets"])
+
+
+def test_attach_remote_refreshes_what_is_known_and_refuses_a_second_alias_for_one_cluster() -> None:
+    remotes = docs.seal(docs.new_remotes())
+    offline = docs.attach_remote(remotes, "remais", "http://h:51080")  # never answered yet
+    assert offline["remotes"] == [{"alias": "remais", "url": "http://h:51080", "uuid": ""}]
+    assert docs.attach_remote(offline, "remais", "http://h:51080") is offline  # nothing new: not written
+    known = docs.attach_remote(offline, "remais", "http://h:51080", "U1", '{"uuid": "U1"}', 7)
+    assert known["remotes"][0] == {"alias": "remais", "url": "http://h:51080", "uuid": "U1",
+                                   "smap_json": '{"uuid": "U1"}', "seen_ns": 7}
+    assert known["version"] == offline["version"] + 1
+    with pytest.raises(errors.AlreadyExists, match='already attached as "remais"'):
+        docs.attach_remote(known, "other", "http://h2:51080", "U1", "{}", 8)
+    with pytest.raises(errors.AlreadyExists, match="already attached to http://h:51080"):
+        docs.attach_remote(known, "remais", "http://elsewhere:1")

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, request
 from aismesh.cmn import errors, hrw, props
 from aismesh.protos import types_pb2
 from services.gateway.native import errors as nerr
-from services.gateway.native import jobs, logs, perf
+from services.gateway.native import jobs, logs, perf, remotes
 from services.gateway.native.common import action_msg, cluster, flag, msg_value, str_field
 
 bp = Blueprint("native_cluster", __name__)
@@ -56,6 +56,7 @@ WHAT: dict[str, Callable[[dict[str, Any]], Any]] = {
     "status_all": lambda a: jobs.all_status(cluster(), a),
     "running_all": lambda a: jobs.running(cluster(), a),
     "cluster_config": _config,
+    "remote": remotes.remote_list,
     "config": _config,
 }
 
