@@ -248,8 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--metadata-replicas", type=int, default=1,
                     help="metadata services (default 1); with more, one is primary and the others forward")
     up.add_argument("--backends", default="",
-                    help="backend adapters to run, comma-separated: aws (alias s3), ht; each reads its usual "
-                    "environment (AWS_ENDPOINT_URL, AWS_PROFILE, ...). Default: none (ais:// buckets only)")
+                    help="backend adapters to run, comma-separated: aws (alias s3), ht, gcp (alias gs), azure "
+                    "(alias az), oci (alias oc; needs the oci extra); each reads its usual environment "
+                    "(AWS_ENDPOINT_URL, AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS, STORAGE_EMULATOR_HOST, "
+                    "AZURE_STORAGE_CONNECTION_STRING, OCI_*, ...). Default: none (ais:// buckets only)")
     up.add_argument("--detach", action="store_true", help="run in the background; return once healthy")
     up.add_argument("--local-socket", choices=("auto", "off"), default="auto",
                     help="same-host fast path between gateway and storage nodes: auto (an abstract socket "

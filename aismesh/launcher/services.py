@@ -35,7 +35,7 @@ def metadata_names(n: int) -> list[str]:
 
 
 # Providers with an adapter in services/backends/ (the launcher refuses others).
-ADAPTERS = ("aws", "ht")
+ADAPTERS = ("aws", "ht", "gcp", "azure", "oci")
 
 
 def backend_names(providers: list[str] | tuple[str, ...]) -> list[str]:
