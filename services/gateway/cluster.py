@@ -306,6 +306,8 @@ class Cluster:
         custom: dict[str, str] | None = None,
         md5_hex: str = "",
         compute_md5: bool = False,
+        if_absent: bool = False,
+        if_match_etag: str = "",
     ) -> types_pb2.ObjAttrs:
         """Stream ``body`` to the owner node; the object appears whole or not at all."""
         check_object_name(name)
@@ -315,6 +317,7 @@ class Cluster:
             bucket=remote.ref(entry), name=name, size=size, content_type=content_type,
             custom=custom or {}, checksum_type=props.checksum_type(p),
             versioning=props.is_versioned(p), compute_md5=compute_md5 or bool(md5_hex),
+            if_absent=if_absent, if_match_etag=if_match_etag,  # S3 conditional writes: checked at commit
         )
         if md5_hex:
             header.expected.CopyFrom(types_pb2.Checksum(type="md5", value=md5_hex))

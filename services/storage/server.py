@@ -86,7 +86,8 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         spec = PutSpec(bck=bck, bid=bid, name=h.name, size=h.size, content_type=h.content_type,
                        custom=dict(h.custom), cks_type=h.checksum_type, versioning=h.versioning,
                        compute_md5=h.compute_md5, expected=h.expected if h.HasField("expected") else None,
-                       remote=h.remote if h.HasField("remote") else None)
+                       remote=h.remote if h.HasField("remote") else None,
+                       if_absent=h.if_absent, if_match_etag=h.if_match_etag)
         # Remote buckets write through: the backend first, then this node's copy.
         self._attach_write_through(h.bucket, spec)
         return spec

@@ -8,11 +8,13 @@ from xml.sax.saxutils import escape
 
 from flask import Response, request
 
+from aismesh.protos import storage_pb2
 from services.gateway import body
 from services.gateway import multipart as mpu
 from services.gateway.cluster import Cluster
 from services.gateway.metasync import BucketEntry
 from services.gateway.s3 import params, xml
+from services.gateway.s3.conditions import NO_CONDITION, CommitCondition
 from services.gateway.s3.errors import S3Error
 
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -59,9 +61,10 @@ def parse_complete(body: bytes) -> list[tuple[int, str]]:
     return parts
 
 
-def complete(c: Cluster, entry: BucketEntry, key: str) -> Response:
+def complete(c: Cluster, entry: BucketEntry, key: str, commit: CommitCondition = NO_CONDITION) -> Response:
     parts = parse_complete(body.read_bounded(request.environ))
-    attrs = mpu.complete_upload(c, entry, key, request.args["uploadId"], parts)
+    attrs = mpu.complete_upload(c, entry, key, request.args["uploadId"], parts,
+                                if_absent=commit.if_absent, if_match_etag=commit.if_match_etag)
     return _xml(f"<CompleteMultipartUploadResult {_NS}><Location>/{escape(entry.bck.name)}/{escape(key)}"
                 f"</Location><Bucket>{escape(entry.bck.name)}</Bucket><Key>{escape(key)}</Key>"
                 f"<ETag>{escape(xml.etag_of(attrs))}</ETag></CompleteMultipartUploadResult>")
@@ -89,15 +92,41 @@ def list_parts(c: Cluster, entry: BucketEntry, key: str) -> Response:
                 f"<IsTruncated>{'true' if is_truncated else 'false'}</IsTruncated>{xml.OWNER}{items}</ListPartsResult>")
 
 
+def page_uploads(uploads: list[storage_pb2.UploadInfo], key_marker: str, upload_id_marker: str,
+                 max_uploads: int) -> tuple[list[storage_pb2.UploadInfo], bool]:
+    """One page of uploads sorted by (name, initiation): after ``key_marker`` (and, for that key,
+    after the upload ``upload_id_marker``), at most ``max_uploads``; and whether more follow."""
+    start = 0
+    if key_marker:
+        start = next((i for i, u in enumerate(uploads) if u.name > key_marker), len(uploads))
+        if upload_id_marker:
+            same = [i for i, u in enumerate(uploads) if u.name == key_marker and u.upload_id == upload_id_marker]
+            if same:
+                start = same[0] + 1
+    rest = uploads[start:]
+    return rest[:max_uploads], len(rest) > max_uploads
+
+
 def list_uploads(c: Cluster, entry: BucketEntry) -> Response:
-    prefix = request.args.get("prefix", "")
-    params.query_int("max-uploads", MAX_UPLOADS, MAX_UPLOADS)  # refused when malformed; all uploads are listed
-    uploads = mpu.list_uploads(c, entry, prefix)
+    args = request.args
+    prefix = args.get("prefix", "")
+    et = params.encoding_type()
+    max_uploads = max(1, params.query_int("max-uploads", MAX_UPLOADS, MAX_UPLOADS))
+    key_marker, id_marker = args.get("key-marker", ""), args.get("upload-id-marker", "")
+    uploads, is_truncated = page_uploads(mpu.list_uploads(c, entry, prefix), key_marker, id_marker, max_uploads)
     items = "".join(
-        f"<Upload><Key>{escape(u.name)}</Key><UploadId>{u.upload_id}</UploadId>{xml.OWNER}"
+        f"<Upload><Key>{xml.encode_key(u.name, et)}</Key><UploadId>{u.upload_id}</UploadId>{xml.OWNER}"
         f"<Initiated>{xml.iso8601(u.initiated_ns)}</Initiated><StorageClass>STANDARD</StorageClass></Upload>"
         for u in uploads
     )
+    nxt = ""
+    if is_truncated and uploads:
+        nxt = (f"<NextKeyMarker>{xml.encode_key(uploads[-1].name, et)}</NextKeyMarker>"
+               f"<NextUploadIdMarker>{escape(uploads[-1].upload_id)}</NextUploadIdMarker>")
     return _xml(f"<ListMultipartUploadsResult {_NS}><Bucket>{escape(entry.bck.name)}</Bucket>"
-                f"<Prefix>{escape(prefix)}</Prefix><MaxUploads>{MAX_UPLOADS}</MaxUploads>"
-                f"<IsTruncated>false</IsTruncated>{items}</ListMultipartUploadsResult>")
+                f"<KeyMarker>{xml.encode_key(key_marker, et)}</KeyMarker>"
+                f"<UploadIdMarker>{escape(id_marker)}</UploadIdMarker>{nxt}"
+                f"<Prefix>{xml.encode_key(prefix, et)}</Prefix><MaxUploads>{max_uploads}</MaxUploads>"
+                f"<IsTruncated>{'true' if is_truncated else 'false'}</IsTruncated>"
+                f"{f'<EncodingType>{et}</EncodingType>' if et else ''}"
+                f"{items}</ListMultipartUploadsResult>")

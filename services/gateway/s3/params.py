@@ -49,3 +49,12 @@ def length_header(name: str) -> int | None:
     if value is None or value > MAX_INT64:
         raise _invalid(name, raw, f"{name} must be a number of bytes between 0 and {MAX_INT64}, got {_shown(raw)!r}")
     return value
+
+
+def encoding_type() -> str:
+    """The ``encoding-type`` of a listing: "" or "url" (S3 knows no other)."""
+    value = request.args.get("encoding-type", "")
+    if value not in ("", "url"):
+        raise S3Error("InvalidArgument", 400, f"Invalid Encoding Method specified in Request: {_shown(value)!r}",
+                      extra=(("ArgumentName", "encoding-type"), ("ArgumentValue", _shown(value))))
+    return value

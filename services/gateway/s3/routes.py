@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 from collections.abc import Iterator
-from urllib.parse import unquote, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Response, current_app, g, request
 
@@ -18,16 +18,17 @@ from aismesh.cmn.names import Bck, s3_bucket_name_error
 from aismesh.cmn.ranges import parse_range
 from aismesh.protos import types_pb2
 from services.gateway import body
-from services.gateway.cluster import Cluster
+from services.gateway.cluster import Cluster, GetResult
 from services.gateway.metasync import BucketEntry
-from services.gateway.s3 import chunked, multipart, params, xml
-from services.gateway.s3.errors import S3Error, from_ais, no_such_bucket, render
+from services.gateway.s3 import chunked, conditions, copy, headers, multipart, params, xml
+from services.gateway.s3.errors import S3Error, from_ais, render
 from services.gateway.s3.tokens import decode_token, encode_token
 
 bp = Blueprint("s3", __name__)
 METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD"]
 PREFIX = "/s3"
 MAX_KEYS = 1000
+MAX_BUCKETS = 10_000
 # Sub-resources S3 clients may ask for that we do not serve (yet): answered 501, never ignored.
 _UNSUPPORTED = (
     "acl", "policy", "cors", "lifecycle", "tagging", "website", "logging", "replication",
@@ -95,8 +96,24 @@ def error_response(err: S3Error) -> Response:
 
 
 def list_buckets() -> Response:
-    entries = cluster().list_buckets()
-    body = xml.list_buckets((e.bck.name, e.created_ns) for e in entries)
+    """ListBuckets, paged by ``max-buckets`` / ``continuation-token`` and filtered by ``prefix``."""
+    prefix = request.args.get("prefix", "")
+    max_buckets = params.query_int("max-buckets", 0, MAX_BUCKETS)
+    if "max-buckets" in request.args and max_buckets < 1:
+        raise S3Error("InvalidArgument", 400, f"max-buckets must be between 1 and {MAX_BUCKETS}",
+                      extra=(("ArgumentName", "max-buckets"),))
+    token = request.args.get("continuation-token", "")
+    after = decode_token(token) if token else ""
+    names: dict[str, int] = {}
+    for e in cluster().list_buckets():  # several providers may hold a name: S3 shows it once
+        if e.bck.name.startswith(prefix) and e.bck.name > after:
+            names.setdefault(e.bck.name, e.created_ns)
+    listed = sorted(names.items())
+    next_token = ""
+    if max_buckets and len(listed) > max_buckets:
+        listed = listed[:max_buckets]
+        next_token = encode_token(listed[-1][0])
+    body = xml.list_buckets(listed, next_token, prefix)
     return Response(body, content_type="application/xml")
 
 
@@ -145,13 +162,12 @@ def list_objects(entry: BucketEntry) -> Response:
     delimiter = args.get("delimiter", "")
     if delimiter not in ("", "/"):
         raise S3Error("InvalidArgument", 400, f'only "/" is supported as a delimiter, got {delimiter!r}')
-    encoding = args.get("encoding-type", "")
-    if encoding not in ("", "url"):
-        raise S3Error("InvalidArgument", 400, f"Invalid Encoding Method specified in Request: {encoding!r}")
+    encoding = params.encoding_type()
     max_keys = params.query_int("max-keys", MAX_KEYS, MAX_KEYS)
     prefix = args.get("prefix", "")
     ans = xml.ListingAnswer(bucket=entry.bck.name, prefix=prefix, delimiter=delimiter, max_keys=max_keys,
-                            entries=[], is_truncated=False, encoding_type=encoding)
+                            entries=[], is_truncated=False, encoding_type=encoding,
+                            fetch_owner=args.get("fetch-owner", "").lower() == "true")
     if is_v2:
         ans.continuation_token = args.get("continuation-token", "")
         ans.start_after = args.get("start-after", "")
@@ -205,21 +221,23 @@ def object_request(bucket: str, key: str) -> Response:
     if "uploadId" in args:
         if m == "PUT":
             if "x-amz-copy-source" in request.headers:
-                raise S3Error("NotImplemented", 501, "UploadPartCopy is not implemented by aismesh")
+                return copy.upload_part_copy(c, entry, key)
             chunks, size = _body()
             return multipart.upload_part(c, entry, key, chunks, size, _content_md5())
         if m == "POST":
-            return multipart.complete(c, entry, key)
+            return multipart.complete(c, entry, key, _require_write(entry, key))
         if m == "DELETE":
             return multipart.abort(c, entry, key)
         if m == "GET":
             return multipart.list_parts(c, entry, key)
     if m == "POST" and "uploads" in args:
-        return multipart.create(c, entry, key, request.headers.get("Content-Type", ""), _user_metadata())
+        return multipart.create(c, entry, key, request.headers.get("Content-Type", ""),
+                                headers.stored_custom(request.headers))
     if m == "PUT":
+        commit = _require_write(entry, key)
         if "x-amz-copy-source" in request.headers:
-            return copy_object(entry, key)
-        return put_object(entry, key)
+            return copy.copy_object(c, entry, key, commit)
+        return put_object(entry, key, commit)
     if m in ("GET", "HEAD"):
         return get_object(entry, key, head=(m == "HEAD"))
     if m == "DELETE":
@@ -230,9 +248,19 @@ def object_request(bucket: str, key: str) -> Response:
     raise S3Error("MethodNotAllowed", 405, f"{m} is not allowed on an object", f"/{bucket}/{key}")
 
 
-def _user_metadata() -> dict[str, str]:
-    return {k[len("x-amz-meta-"):].lower(): v for k, v in request.headers.items()
-            if k.lower().startswith("x-amz-meta-")}
+def _require_write(entry: BucketEntry, key: str) -> conditions.CommitCondition:
+    """A write's If-Match / If-None-Match: * checked against the key as it is now, before the body
+    moves (a quick 412, or 404 for If-Match on a missing key); the returned condition is checked
+    again by the owner node at commit, under the object's lock, so racing writers cannot both win."""
+    cond = conditions.from_headers(request.headers)
+    if cond.if_match is None and cond.if_none_match is None:
+        return conditions.NO_CONDITION
+    try:
+        current: str | None = xml.etag_of(cluster().head_object(entry, key))
+    except errors.ObjectNotFound:
+        current = None
+    conditions.require_write(cond, current, f"/{entry.bck.name}/{key}")
+    return conditions.commit_condition(cond)
 
 
 def _body() -> tuple[Iterator[bytes], int]:
@@ -262,45 +290,14 @@ def _content_md5() -> str:
     return raw.hex()
 
 
-def put_object(entry: BucketEntry, key: str) -> Response:
+def put_object(entry: BucketEntry, key: str, commit: conditions.CommitCondition) -> Response:
     chunks, size = _body()
     attrs = cluster().put_object(
         entry, key, chunks, size=size, content_type=request.headers.get("Content-Type", ""),
-        custom=_user_metadata(), md5_hex=_content_md5(), compute_md5=True,
+        custom=headers.stored_custom(request.headers), md5_hex=_content_md5(), compute_md5=True,
+        if_absent=commit.if_absent, if_match_etag=commit.if_match_etag,
     )
     return Response(b"", headers={"ETag": xml.etag_of(attrs)})
-
-
-def copy_object(entry: BucketEntry, key: str) -> Response:
-    """CopyObject: the source streams through this gateway to the destination's owner node."""
-    source = unquote(request.headers["x-amz-copy-source"]).lstrip("/")
-    src_bucket, _, src_key = source.partition("/")
-    src_key = src_key.split("?versionId=", 1)[0]
-    if not src_bucket or not src_key:
-        raise S3Error("InvalidArgument", 400, f"x-amz-copy-source must be <bucket>/<key>, got {source!r}")
-    c = cluster()
-    try:
-        src = c.bucket_by_name(src_bucket)
-    except errors.NotFound:
-        raise no_such_bucket(src_bucket) from None
-    try:
-        result = c.get_object(src, src_key)
-    except errors.ObjectNotFound:
-        raise S3Error("NoSuchKey", 404, "The specified key does not exist.", f"/{src_bucket}/{src_key}",
-                      (("Key", src_key),)) from None
-    replace = request.headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
-    if not replace and src.bck == entry.bck and src_key == key:
-        result.cancel()
-        raise S3Error("InvalidRequest", 400, "This copy request is illegal because it is trying to copy an "
-                      "object to itself without changing the object's metadata.")
-    content_type = request.headers.get("Content-Type", "") if replace else result.attrs.content_type
-    custom = _user_metadata() if replace else dict(result.attrs.custom)
-    try:
-        attrs = c.put_object(entry, key, result.chunks, size=result.attrs.size, content_type=content_type,
-                             custom=custom, compute_md5=True)
-    finally:
-        result.cancel()
-    return Response(xml.copy_result(attrs), content_type="application/xml")
 
 
 def _object_headers(attrs: types_pb2.ObjAttrs) -> dict[str, str]:
@@ -312,55 +309,66 @@ def _object_headers(attrs: types_pb2.ObjAttrs) -> dict[str, str]:
     }
     if attrs.version:
         h["x-amz-version-id"] = attrs.version
-    for k, v in attrs.custom.items():
-        h[f"x-amz-meta-{k}"] = v
+    h.update(headers.response_headers(attrs.custom))
+    if request.method in ("GET", "HEAD"):
+        h.update(headers.overrides(request.args))
     return h
 
 
-def _precondition(attrs: types_pb2.ObjAttrs) -> int:
-    """0 to proceed, or the status (304/412) the If-* headers call for."""
-    etag = xml.etag_of(attrs)
-    if_match = request.headers.get("If-Match")
-    if if_match and if_match.strip() != "*" and etag not in [t.strip() for t in if_match.split(",")]:
-        return 412
-    if_none = request.headers.get("If-None-Match")
-    if if_none and (if_none.strip() == "*" or etag in [t.strip() for t in if_none.split(",")]):
-        return 304
-    return 0
+def _read_verdict(attrs: types_pb2.ObjAttrs) -> conditions.Verdict:
+    cond = conditions.from_headers(request.headers)
+    if cond.is_empty:
+        return conditions.Verdict.PROCEED
+    mtime_s = (attrs.mtime_ns or attrs.atime_ns) // 1_000_000_000
+    return conditions.evaluate(cond, xml.etag_of(attrs), mtime_s)
 
 
-def _precondition_failed() -> S3Error:
-    return S3Error("PreconditionFailed", 412, "At least one of the preconditions you specified did not hold.")
+def _not_modified(attrs: types_pb2.ObjAttrs) -> Response:
+    """304: no body; the validators and the stored headers, as S3 sends them."""
+    resp = Response(b"", status=304, headers=_object_headers(attrs))
+    resp.headers.pop("Content-Type", None)
+    resp.headers.pop("Content-Length", None)
+    return resp
 
 
 def get_object(entry: BucketEntry, key: str, head: bool) -> Response:
     c = cluster()
     if head:
         attrs = c.head_object(entry, key)
-        status = _precondition(attrs)
-        if status == 412:
-            raise _precondition_failed()
-        resp = Response(b"", status=status or 200, headers=_object_headers(attrs))
+        verdict = _read_verdict(attrs)
+        if verdict is conditions.Verdict.FAILED:
+            raise conditions.precondition_failed(f"/{entry.bck.name}/{key}")
+        if verdict is conditions.Verdict.NOT_MODIFIED:
+            return _not_modified(attrs)
+        resp = Response(b"", status=200, headers=_object_headers(attrs))
         resp.headers["Content-Length"] = str(attrs.size)
         return resp
     rng = parse_range(request.headers.get("Range", ""))
-    result = c.get_object(entry, key, rng)
-    status = _precondition(result.attrs)
-    if status:
+    try:
+        result = c.get_object(entry, key, rng)
+    except errors.RangeNotSatisfiable:
+        # Preconditions come before the range (RFC 9110 §13.2.2): 304/412 win over 416.
+        attrs = c.head_object(entry, key)
+        if _read_verdict(attrs) is conditions.Verdict.PROCEED:
+            raise
+        result = GetResult(attrs=attrs, is_range=False, range_offset=0, range_length=0, chunks=iter(()),
+                           cancel=lambda: None)
+    verdict = _read_verdict(result.attrs)
+    if verdict is not conditions.Verdict.PROCEED:
         result.cancel()
-        if status == 412:
-            raise _precondition_failed()
-        return Response(b"", status=304, headers=_object_headers(result.attrs))
-    headers = _object_headers(result.attrs)
+        if verdict is conditions.Verdict.FAILED:
+            raise conditions.precondition_failed(f"/{entry.bck.name}/{key}")
+        return _not_modified(result.attrs)
+    hdrs = _object_headers(result.attrs)
     length = result.attrs.size
     status = 200
     if result.is_range:
         status = 206
         length = result.range_length
         end = result.range_offset + result.range_length - 1
-        headers["Content-Range"] = f"bytes {result.range_offset}-{end}/{result.attrs.size}"
-    headers["Content-Length"] = str(length)
-    resp = Response(result.wsgi_body(request.environ), status=status, headers=headers,
+        hdrs["Content-Range"] = f"bytes {result.range_offset}-{end}/{result.attrs.size}"
+    hdrs["Content-Length"] = str(length)
+    resp = Response(result.wsgi_body(request.environ), status=status, headers=hdrs,
                     direct_passthrough=True)
     resp.call_on_close(result.cancel)
     return resp

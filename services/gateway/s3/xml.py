@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import quote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -12,6 +13,7 @@ from aismesh.protos import types_pb2
 
 _NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+NS, HEAD = _NS, _HEAD
 OWNER = "<Owner><ID>aismesh</ID><DisplayName>aismesh</DisplayName></Owner>"
 
 
@@ -32,12 +34,17 @@ def etag_of(attrs: types_pb2.ObjAttrs) -> str:
     return f'"{tag}"'
 
 
-def list_buckets(buckets: Iterable[tuple[str, int]]) -> bytes:
+def list_buckets(buckets: Iterable[tuple[str, int]], continuation_token: str = "", prefix: str = "") -> bytes:
+    """ListAllMyBucketsResult; ``continuation_token`` (the next page's) and ``prefix`` only when set."""
     items = "".join(
-        f"<Bucket><Name>{escape(name)}</Name><CreationDate>{iso8601(created)}</CreationDate></Bucket>"
+        f"<Bucket><Name>{escape(name)}</Name><CreationDate>{iso8601(created)}</CreationDate>"
+        f"<BucketRegion>us-east-1</BucketRegion></Bucket>"
         for name, created in buckets
     )
-    return f"{_HEAD}<ListAllMyBucketsResult {_NS}>{OWNER}<Buckets>{items}</Buckets></ListAllMyBucketsResult>".encode()
+    tail = f"<ContinuationToken>{escape(continuation_token)}</ContinuationToken>" if continuation_token else ""
+    tail += f"<Prefix>{escape(prefix)}</Prefix>" if prefix else ""
+    return (f"{_HEAD}<ListAllMyBucketsResult {_NS}>{OWNER}<Buckets>{items}</Buckets>{tail}"
+            f"</ListAllMyBucketsResult>").encode()
 
 
 @dataclass
@@ -55,29 +62,29 @@ class ListingAnswer:
     continuation_token: str = ""
     next_continuation_token: str = ""
     start_after: str = ""
+    fetch_owner: bool = False  # V2 shows Owner only when asked; V1 always
     # V1
     marker: str = ""
     next_marker: str = ""
 
 
-def _enc(value: str, encoding_type: str) -> str:
+def encode_key(value: str, encoding_type: str) -> str:
+    """A key or prefix as listed: URL-encoded for ``encoding-type=url`` (botocore decodes it), else escaped."""
     if encoding_type == "url":
-        from urllib.parse import quote
-
         return quote(value, safe="/")
     return escape(value)
 
 
-def _contents(ans: ListingAnswer) -> str:
+def _contents(ans: ListingAnswer, owner: str) -> str:
     parts = []
     for e in ans.entries:
         if e.is_dir:
-            parts.append(f"<CommonPrefixes><Prefix>{_enc(e.name, ans.encoding_type)}</Prefix></CommonPrefixes>")
+            parts.append(f"<CommonPrefixes><Prefix>{encode_key(e.name, ans.encoding_type)}</Prefix></CommonPrefixes>")
             continue
         parts.append(
-            f"<Contents><Key>{_enc(e.name, ans.encoding_type)}</Key>"
+            f"<Contents><Key>{encode_key(e.name, ans.encoding_type)}</Key>"
             f"<LastModified>{iso8601(e.mtime_ns or e.atime_ns)}</LastModified>"
-            f"<ETag>{escape(etag_of(e))}</ETag><Size>{e.size}</Size>"
+            f"<ETag>{escape(etag_of(e))}</ETag><Size>{e.size}</Size>{owner}"
             f"<StorageClass>STANDARD</StorageClass></Contents>"
         )
     return "".join(parts)
@@ -89,7 +96,7 @@ def list_objects(ans: ListingAnswer, v2: bool) -> bytes:
     et = ans.encoding_type
 
     def opt(tag: str, value: str, encode: bool = True) -> str:
-        return f"<{tag}>{_enc(value, et) if encode else escape(value)}</{tag}>" if value else ""
+        return f"<{tag}>{encode_key(value, et) if encode else escape(value)}</{tag}>" if value else ""
 
     if v2:
         third = f"<KeyCount>{len(ans.entries)}</KeyCount>"
@@ -97,12 +104,12 @@ def list_objects(ans: ListingAnswer, v2: bool) -> bytes:
                 + opt("NextContinuationToken", ans.next_continuation_token, encode=False)
                 + opt("StartAfter", ans.start_after))
     else:
-        third = f"<Marker>{_enc(ans.marker, et)}</Marker>"
+        third = f"<Marker>{encode_key(ans.marker, et)}</Marker>"
         tail = opt("NextMarker", ans.next_marker)
-    body = (f"<Name>{escape(ans.bucket)}</Name><Prefix>{_enc(ans.prefix, et)}</Prefix>{third}"
+    body = (f"<Name>{escape(ans.bucket)}</Name><Prefix>{encode_key(ans.prefix, et)}</Prefix>{third}"
             f"<MaxKeys>{ans.max_keys}</MaxKeys>{opt('Delimiter', ans.delimiter)}"
             f"<IsTruncated>{'true' if ans.is_truncated else 'false'}</IsTruncated>{tail}"
-            f"{opt('EncodingType', et, encode=False)}{_contents(ans)}")
+            f"{opt('EncodingType', et, encode=False)}{_contents(ans, OWNER if ans.fetch_owner or not v2 else '')}")
     return f"{_HEAD}<ListBucketResult {_NS}>{body}</ListBucketResult>".encode()
 
 
