@@ -31,6 +31,18 @@ def chunks_of(requests: Iterator[Any]) -> Iterator[bytes]:
                                  reason="incomplete-body")
 
 
+def part_stream(requests: Iterator[Any]) -> tuple[Any, Iterator[bytes]]:
+    """A PutPart stream as (its header, its data): the header must come first and name a part
+    number S3 and every provider accept (1..10000)."""
+    first = next(requests, None)
+    if first is None or not first.HasField("header"):
+        raise errors.InvalidArgument("PutPart: the first message must be the header")
+    h = first.header
+    if not 1 <= h.part_number <= 10000:
+        raise errors.InvalidArgument(f"part number {h.part_number} is not in [1, 10000]")
+    return h, chunks_of(requests)
+
+
 class ChunkReader:
     """A read()-able file over an iterator of chunks (for SDKs that pull a body)."""
 

@@ -26,6 +26,7 @@ from services.backends.common import (
     bucket_display,
     chunks_of,
     http_range,
+    part_stream,
 )
 
 # Writes above this size go up as a multipart upload (parts of this size).
@@ -249,14 +250,11 @@ class AwsBackend(backend_pb2_grpc.BackendServicer):
 
     @errors.servicer_guard
     def PutPart(self, request_iterator: Iterator[backend_pb2.BackendPartRequest], context: Any) -> Any:
-        first = next(request_iterator, None)
-        if first is None or not first.HasField("header"):
-            raise errors.InvalidArgument("PutPart: the first message must be the header")
-        h = first.header
+        h, data_in = part_stream(request_iterator)
         u = h.upload
         # A part is at most 5 GiB in S3 and the SDK needs a length: it is read whole (callers keep
         # parts at the multipart chunk size).
-        data = b"".join(chunks_of(request_iterator))
+        data = b"".join(data_in)
         with mapped(bucket_display(u.bucket.bck), u.name):
             resp = self.client(u.bucket.extra).upload_part(Bucket=u.bucket.bck.name, Key=u.name,
                                                            UploadId=u.upload_id, PartNumber=h.part_number,

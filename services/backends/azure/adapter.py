@@ -37,6 +37,7 @@ from services.backends.common import (
     ChunkReader,
     bucket_display,
     chunks_of,
+    part_stream,
     resolve_range,
 )
 
@@ -316,15 +317,10 @@ class AzureBackend(backend_pb2_grpc.BackendServicer):
 
     @errors.servicer_guard
     def PutPart(self, request_iterator: Iterator[backend_pb2.BackendPartRequest], context: Any) -> Any:
-        first = next(request_iterator, None)
-        if first is None or not first.HasField("header"):
-            raise errors.InvalidArgument("PutPart: the first message must be the header")
-        h = first.header
+        h, data_in = part_stream(request_iterator)
         u = h.upload
-        if h.part_number < 1 or h.part_number > 10000:
-            raise errors.InvalidArgument(f"part number {h.part_number} is not in [1, 10000]")
         # A block is at most 4000 MiB and the SDK needs its length: read whole (callers keep parts small).
-        data = b"".join(chunks_of(request_iterator))
+        data = b"".join(data_in)
         bc, where = self._blob(u.bucket, u.name)
         with mapped(where, u.name):
             bc.stage_block(self._block_id(u.upload_id, h.part_number), data, length=len(data))

@@ -34,6 +34,7 @@ from services.backends.common import (
     ChunkReader,
     bucket_display,
     chunks_of,
+    part_stream,
     resolve_range,
 )
 from services.backends.gcp.errors import mapped
@@ -278,14 +279,9 @@ class GcpBackend(backend_pb2_grpc.BackendServicer):
 
     @errors.servicer_guard
     def PutPart(self, request_iterator: Iterator[backend_pb2.BackendPartRequest], context: Any) -> Any:
-        first = next(request_iterator, None)
-        if first is None or not first.HasField("header"):
-            raise errors.InvalidArgument("PutPart: the first message must be the header")
-        h = first.header
+        h, data_in = part_stream(request_iterator)
         u = h.upload
-        if h.part_number < 1 or h.part_number > 10000:
-            raise errors.InvalidArgument(f"part number {h.part_number} is not in [1, 10000]")
-        blob = self._upload(u.bucket, self._part_name(u.upload_id, h.part_number), chunks_of(request_iterator), -1,
+        blob = self._upload(u.bucket, self._part_name(u.upload_id, h.part_number), data_in, -1,
                             "", None)
         return backend_pb2.BackendPart(part_number=h.part_number, etag=_hex_of_b64(blob.md5_hash) or blob.etag,
                                        size=int(blob.size or 0))

@@ -36,6 +36,7 @@ from services.backends.common import (
     bucket_display,
     chunks_of,
     not_implemented,
+    part_stream,
     resolve_range,
 )
 from services.backends.oci.errors import mapped
@@ -317,12 +318,9 @@ class OciBackend(backend_pb2_grpc.BackendServicer):
 
     @errors.servicer_guard
     def PutPart(self, request_iterator: Iterator[backend_pb2.BackendPartRequest], context: Any) -> Any:
-        first = next(request_iterator, None)
-        if first is None or not first.HasField("header"):
-            raise errors.InvalidArgument("PutPart: the first message must be the header")
-        h = first.header
+        h, data_in = part_stream(request_iterator)
         u = h.upload
-        data = b"".join(chunks_of(request_iterator))  # the SDK needs the part's length
+        data = b"".join(data_in)  # the SDK needs the part's length
         c, ns, b, where = self._ctx(u.bucket, u.name)
         with mapped(where, u.name):
             resp = c.upload_part(ns, b, u.name, u.upload_id, h.part_number, data, content_length=len(data))
