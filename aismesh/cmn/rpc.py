@@ -119,6 +119,10 @@ def check_health(addr: str, timeout: float = 1.0) -> bool:
 
 
 _FAILOVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# After every replica refused, one more try waits this long for a channel to reconnect: a
+# replica that restarts is back within about a second, but a channel that saw it refuse stays
+# in its reconnect backoff (up to max_reconnect_backoff_ms) and fails calls at once until then.
+RECONNECT_WAIT_S = 3.0
 
 
 class FailoverStub:
@@ -141,12 +145,19 @@ class FailoverStub:
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         def call(request: Any, **kwargs: Any) -> Any:
-            for attempt in range(len(self._stubs)):
+            for attempt in range(len(self._stubs) + 1):
                 i = self._current
+                kw = kwargs
+                if attempt == len(self._stubs):
+                    timeout = kwargs.get("timeout")
+                    wait = RECONNECT_WAIT_S if timeout is None else min(timeout, RECONNECT_WAIT_S)
+                    kw = {**kwargs, "wait_for_ready": True, "timeout": wait}
                 try:
-                    result = getattr(self._stubs[i], method)(request, **kwargs)
+                    result = getattr(self._stubs[i], method)(request, **kw)
                 except grpc.RpcError as e:
-                    if e.code() not in _FAILOVER_CODES or attempt == len(self._stubs) - 1:
+                    if e.code() not in _FAILOVER_CODES or attempt == len(self._stubs):
+                        raise
+                    if e.code() != grpc.StatusCode.UNAVAILABLE and attempt == len(self._stubs) - 1:
                         raise
                     self._move_on(i)
                     continue

@@ -20,9 +20,12 @@ class Failed(grpc.RpcError):
 class Replica:
     def __init__(self, name: str, down: bool = False, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> None:
         self.name, self.down, self.code, self.calls = name, down, code, 0
+        self.back_when_waited = False
 
-    def Get(self, request: Any, **_: Any) -> str:
+    def Get(self, request: Any, **kw: Any) -> str:
         self.calls += 1
+        if self.down and kw.get("wait_for_ready") and self.back_when_waited:
+            self.down = False
         if self.down:
             raise Failed(self.code)
         return f"{self.name}:{request}"
@@ -66,3 +69,18 @@ def test_a_stream_that_breaks_moves_the_next_call_on() -> None:
         got.extend(stub.Watch(0))
     assert got == ["a:first"]
     assert list(stub.Watch(0)) == ["b:first"]
+
+
+def test_when_every_replica_refused_one_more_call_waits_for_a_reconnect() -> None:
+    a, b = Replica("a", down=True), Replica("b", down=True)
+    a.back_when_waited = b.back_when_waited = True
+    assert FailoverStub([a, b]).Get(1).endswith(":1")
+    assert a.calls + b.calls == 3
+
+
+def test_a_deadline_on_every_replica_is_not_waited_on_again() -> None:
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    a, b = Replica("a", down=True, code=code), Replica("b", down=True, code=code)
+    with pytest.raises(grpc.RpcError):
+        FailoverStub([a, b]).Get(1)
+    assert a.calls + b.calls == 2
