@@ -92,7 +92,8 @@ def obj(_rest: str) -> Response:
         if bad:
             raise errors.InvalidArgument(f'invalid property "{bad[0]}" in props list')
         attrs = c.head_object(entry, name)
-        resp = Response(b"", status=200, headers=attr_headers(attrs, props))
+        # No props list (the 1.x SDK, the v1 HEAD): every attribute, as AIStore answers it.
+        resp = Response(b"", status=200, headers=attr_headers(attrs, props if "props" in request.args else None))
         resp.headers["Content-Length"] = str(attrs.size)
         return resp
     if request.args.get("archpath") or request.args.get("archregx"):

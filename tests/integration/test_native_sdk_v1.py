@@ -1,0 +1,250 @@
+"""The 1.x line of the `aistore` SDK (the latest 1.x release, unmodified) against the running mesh.
+
+The venv holds the 2.x SDK, so the 1.x release is installed into its own target directory
+(``.cache/aistore1``, once, quietly) and the cases below run in a subprocess whose PYTHONPATH puts
+it first. Run as a script (``python test_native_sdk_v1.py URL``) the file is that subprocess: it
+runs every ``case_*`` function and prints one JSON line per case; collected by pytest it starts
+the subprocess once and turns each line into a test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+SDK1_SPEC = "aistore>=1.26,<2"  # the last release of the 1.x line (1.26.0) and any later 1.x fix
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SDK1_DIR = os.path.join(ROOT, ".cache", "aistore1")
+
+
+# ---- the cases: run inside the subprocess, with `aistore` 1.x importable --------------------------
+
+def _bucket(client: Any, stem: str) -> Any:
+    b = client.bucket(f"v1-{stem}-{os.urandom(3).hex()}")
+    b.create()
+    return b
+
+
+def _fill(b: Any, names: list[str]) -> None:
+    for n in names:
+        b.object(n).get_writer().put_content(n.encode())
+
+
+def _names(b: Any, **kw: Any) -> list[str]:
+    return [e.name for e in b.list_all_objects(**kw)]
+
+
+def case_cluster_map(client: Any) -> None:
+    cl = client.cluster()
+    smap = cl.get_info()
+    assert set(smap.tmap) == {"t1", "t2", "t3"} and "gateway" in smap.pmap, smap
+    assert cl.is_ready()
+    assert cl.get_uuid()
+
+
+def case_bucket_crud(client: Any) -> None:
+    from aistore.sdk.errors import AISError
+
+    b = _bucket(client, "crud")
+    try:
+        assert b.name in [x.name for x in client.cluster().list_buckets()]
+        assert json.loads(b.head()["Ais-Bucket-Props"])["provider"] == "ais"
+        b.create(exist_ok=True)
+        try:
+            b.create()
+            raise AssertionError("a second create succeeded")
+        except AISError as e:
+            assert e.status_code == 409, e
+    finally:
+        b.delete()
+    try:
+        b.head()
+        raise AssertionError("head of a deleted bucket succeeded")
+    except AISError as e:  # a HEAD has no body to name the bucket: the SDK sees the bare 404
+        assert e.status_code == 404, e
+    try:
+        b.list_objects()
+        raise AssertionError("listing a deleted bucket succeeded")
+    except AISError as e:
+        assert type(e).__name__ == "ErrBckNotFound" and b.name in str(e), e
+
+
+def case_put_get_range(client: Any) -> None:
+    b = _bucket(client, "rng")
+    try:
+        obj = b.object("dir/o")
+        obj.get_writer().put_content(b"0123456789")
+        assert obj.get_reader().read_all() == b"0123456789"
+        assert obj.get_reader(byte_range="bytes=2-4").read_all() == b"234"
+        assert obj.get_reader(byte_range="bytes=7-").read_all() == b"789"
+        assert obj.get_reader(byte_range="bytes=-2").read_all() == b"89"
+    finally:
+        b.delete(missing_ok=True)
+
+
+def case_head_attrs(client: Any) -> None:
+    b = _bucket(client, "head")
+    try:
+        obj = b.object("o")
+        obj.get_writer().put_content(b"hello")
+        props = obj.props
+        assert props.size == 5 and props.present and props.checksum_type and props.checksum_value
+        assert props.obj_version == "1" and props.access_time.isdigit()
+    finally:
+        b.delete(missing_ok=True)
+
+
+def case_list_flags(client: Any) -> None:
+    from aistore.sdk import ListObjectFlag
+
+    b = _bucket(client, "ls")
+    try:
+        _fill(b, ["d1/a", "d1/b", "d2/c", "top"])
+        assert _names(b) == ["d1/a", "d1/b", "d2/c", "top"]
+        assert _names(b, prefix="d1/") == ["d1/a", "d1/b"]
+        assert _names(b, flags=[ListObjectFlag.NAME_ONLY]) == ["d1/a", "d1/b", "d2/c", "top"]
+        entries = b.list_objects(flags=[ListObjectFlag.NO_RECURSION]).entries
+        assert [e.name for e in entries] == ["d1/", "d2/", "top"]
+        sized = b.list_objects(flags=[ListObjectFlag.NAME_SIZE]).entries
+        assert [e.size for e in sized] == [4, 4, 4, 3]
+        page = b.list_objects(page_size=2)
+        assert [e.name for e in page.entries] == ["d1/a", "d1/b"] and page.continuation_token
+    finally:
+        b.delete(missing_ok=True)
+
+
+def case_object_group_delete(client: Any) -> None:
+    b = _bucket(client, "grp")
+    try:
+        _fill(b, [f"f{i}" for i in range(6)] + ["keep"])
+        job = b.objects(obj_names=["f0", "f1"]).delete()
+        client.job(job).wait(timeout=30, verbose=False)
+        job = b.objects(obj_template="f{2..4}").delete()
+        client.job(job).wait(timeout=30, verbose=False)
+        assert _names(b) == ["f5", "keep"]
+    finally:
+        b.delete(missing_ok=True)
+
+
+def case_object_group_prefetch_of_ais_bucket_is_refused(client: Any) -> None:
+    from aistore.sdk.errors import AISError, InvalidBckProvider
+
+    b = _bucket(client, "pf")
+    try:
+        _fill(b, ["a"])
+        try:
+            b.objects(obj_names=["a"]).prefetch()
+            raise AssertionError("prefetch of an ais:// bucket succeeded")
+        except (AISError, InvalidBckProvider) as e:  # the 1.x SDK refuses it itself before the mesh would (400)
+            assert isinstance(e, InvalidBckProvider) or e.status_code == 400, e
+    finally:
+        b.delete(missing_ok=True)
+
+
+def case_copy_job_wait(client: Any) -> None:
+    src, dst = _bucket(client, "cps"), client.bucket(f"v1-cpd-{os.urandom(3).hex()}")
+    try:
+        _fill(src, [f"p/{i}" for i in range(4)] + ["q"])
+        job_id = src.copy(dst, prefix_filter="p/")
+        client.job(job_id).wait(timeout=30, verbose=False)
+        assert client.job(job_id).status().end_time > 0
+        assert _names(dst) == [f"p/{i}" for i in range(4)]
+        assert dst.object("p/2").get_reader().read_all() == b"p/2"
+    finally:
+        src.delete(missing_ok=True)
+        dst.delete(missing_ok=True)
+
+
+def case_archive_read_and_list(client: Any) -> None:
+    from aistore.sdk import ArchiveConfig, ListObjectFlag
+
+    b = _bucket(client, "arch")
+    try:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as t:
+            info = tarfile.TarInfo("in/x.txt")
+            info.size = 6
+            t.addfile(info, io.BytesIO(b"inside"))
+        b.object("s.tar").get_writer().put_content(out.getvalue())
+        got = b.object("s.tar").get_reader(archive_config=ArchiveConfig(archpath="in/x.txt")).read_all()
+        assert got == b"inside"
+        assert "s.tar/in/x.txt" in _names(b, flags=[ListObjectFlag.ARCH_DIR])
+    finally:
+        b.delete(missing_ok=True)
+
+
+CASES: dict[str, Callable[[Any], None]] = {
+    name[len("case_"):]: fn for name, fn in sorted(globals().items()) if name.startswith("case_") and callable(fn)
+}
+
+
+def main(url: str) -> int:
+    """Run every case against ``url``; one JSON line each: name, ok, and the error when not."""
+    import aistore
+    from aistore.sdk import Client
+
+    client = Client(url)
+    print(json.dumps({"sdk_version": aistore.__version__}), flush=True)
+    for name, case in CASES.items():
+        try:
+            case(client)
+            print(json.dumps({"case": name, "ok": True}), flush=True)
+        except Exception as e:
+            print(json.dumps({"case": name, "ok": False, "error": f"{type(e).__name__}: {e}",
+                              "trace": traceback.format_exc()}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
+
+
+# ---- the pytest side: install 1.x once, run the cases in a subprocess, one test per case ---------
+
+import pytest  # noqa: E402  (the subprocess above needs nothing but the SDK)
+
+pytestmark = pytest.mark.integration
+
+
+def install_sdk1() -> str:
+    """Install the 1.x SDK into .cache/aistore1 unless it is there (idempotent, quiet); return the dir."""
+    stamp = os.path.join(SDK1_DIR, ".installed-" + SDK1_SPEC.replace("<", "lt").replace(">", "ge").replace(",", "_")
+                         .replace("=", ""))
+    if os.path.exists(stamp):
+        return SDK1_DIR
+    # --no-deps: 1.x needs what 2.x needs (requests, pydantic, msgspec, ...), already in the venv
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
+           "--no-deps", "--upgrade", "--target", SDK1_DIR, SDK1_SPEC]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        pytest.fail(f"installing {SDK1_SPEC} into {SDK1_DIR} failed:\n{done.stdout}\n{done.stderr}")
+    with open(stamp, "w"):
+        pass
+    return SDK1_DIR
+
+
+@pytest.fixture(scope="module")
+def v1_results(mesh: Any) -> dict[str, dict[str, Any]]:
+    target = install_sdk1()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([target, *filter(None, [os.environ.get("PYTHONPATH")])]))
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), mesh.url], capture_output=True, text=True,
+                          env=env, timeout=400, cwd=target)
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines and done.returncode == 0, f"the 1.x runner failed:\n{done.stdout}\n{done.stderr}"
+    version = lines[0]["sdk_version"]
+    assert version.startswith("1."), f"the subprocess imported aistore {version}, not 1.x"
+    return {r["case"]: r for r in lines[1:]}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_sdk_v1(v1_results: dict[str, dict[str, Any]], case: str) -> None:
+    result = v1_results.get(case)
+    assert result is not None, f"case {case} did not run"
+    assert result["ok"], result["error"] + "\n" + result["trace"]
