@@ -188,6 +188,9 @@ SCHEMA: dict[str, Spec] = {
                                                               and "/../" not in v + "/")),
     "extra.http.original_url": Spec("str", "", "an http(s) URL with a host, or empty", _url_or_empty),
     "extra.oci.region": Spec("str", "", "a region without outer spaces, at most 64 characters", _no_outer_spaces(64)),
+    # S3 bucket versioning (PutBucketVersioning): "" never set, then Enabled or Suspended (docs/design.md).
+    "extra.s3.versioning": Spec("str", "", "Enabled or Suspended (empty: never set)",
+                                _one_of("", "Enabled", "Suspended")),
     "extra.custom": Spec("str", "", "at most 128 bytes, no control characters",
                          lambda v: len(v.encode()) <= 128 and not any(ord(c) < 32 for c in v)),
 }
@@ -196,7 +199,8 @@ SCHEMA: dict[str, Spec] = {
 READ_ONLY = ("provider", "bid", "created", "renamed")
 
 # What aismesh acts on today; every other key is stored, shown and validated only.
-ENFORCED = frozenset({"checksum.type", "checksum.validate_warm_get", "versioning.enabled"})
+ENFORCED = frozenset({"checksum.type", "checksum.validate_warm_get", "versioning.enabled",
+                      "extra.s3.versioning"})
 
 # Sections new buckets get in full (extra.* and rate_limit.* appear once set, as in AIS's JSON).
 _DEFAULT_SECTIONS = ("checksum", "versioning", "lru", "mirror", "ec", "chunks", "write_policy", "rate_limit",
@@ -386,3 +390,8 @@ def checksum_type(props: dict[str, Any]) -> str:
 
 def is_versioned(props: dict[str, Any]) -> bool:
     return bool(props.get("versioning", {}).get("enabled", True))
+
+
+def s3_versioning(props: dict[str, Any]) -> str:
+    """The bucket's S3 versioning status: "" (never set), "Enabled" or "Suspended"."""
+    return str(props.get("extra", {}).get("s3", {}).get("versioning", ""))

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
-from services.storage import layout, objmeta
+from services.storage import layout, objmeta, versions
 from services.storage.objmeta import ObjMeta
 
 log = logging.getLogger("storage.index")
@@ -31,8 +31,20 @@ CREATE TABLE IF NOT EXISTS objects (
     PRIMARY KEY (bkey, name)
 ) WITHOUT ROWID
 """
+# S3 versioning: the versions of a key that are not its current object (older versions and delete
+# markers), one row each, keyed by ``seq`` (time-sortable; see services/storage/versions.py).
+_VERSIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS versions (
+    bkey TEXT NOT NULL, name TEXT NOT NULL, seq TEXT NOT NULL, vid TEXT NOT NULL, is_marker INTEGER NOT NULL,
+    size INTEGER NOT NULL, cks_type TEXT, cks_value TEXT, version TEXT, atime_ns INTEGER, mtime_ns INTEGER,
+    etag TEXT, custom TEXT, content_type TEXT,
+    PRIMARY KEY (bkey, name, seq)
+) WITHOUT ROWID
+"""
 _COLUMNS = "name, size, cks_type, cks_value, version, atime_ns, mtime_ns, etag, custom, content_type"
 Row = tuple[str, int, str, str, str, int, int, str, str, str]
+# A version row: (seq, vid, is_marker) and then the object columns.
+VersionRow = tuple[str, str, int, str, int, str, str, str, int, int, str, str, str]
 # Connections per mountpath: SQLite in WAL mode has one writer at a time anyway, and readers
 # hold one only for a page of a listing.
 POOL_SIZE = 8
@@ -96,6 +108,7 @@ class Index:
                     os.unlink(self.path + suffix)
         with self._conn() as conn:
             conn.execute(_SCHEMA)
+            conn.execute(_VERSIONS_SCHEMA)
         if not was_clean:
             count = self.rebuild()
             log.info("rebuilt listing index of %s: %d objects", self.mountpath, count)
@@ -128,6 +141,9 @@ class Index:
                 continue
             for dirpath, _, files in os.walk(top.path):
                 parts = os.path.relpath(dirpath, self.mountpath).split(os.sep)
+                if len(parts) == 8 and parts[4] == versions.VER_DIR and files:
+                    rows += self._insert_versions(conn, parts, dirpath, files)
+                    continue
                 if len(parts) != 7 or parts[4] != layout.OBJ_DIR or not files:
                     continue
                 found = layout.parse_bucket_dir(self.mountpath, os.path.join(self.mountpath, *parts[:4]))
@@ -143,6 +159,71 @@ class Index:
                     self._upsert(conn, bkey, meta)
                     rows += 1
         return rows
+
+    def _insert_versions(self, conn: sqlite3.Connection, parts: list[str], dirpath: str, files: list[str]) -> int:
+        """The version files of one key (``%ov/../../<hash>/<seq>``) back into the versions table."""
+        found = layout.parse_bucket_dir(self.mountpath, os.path.join(self.mountpath, *parts[:4]))
+        if found is None:
+            return 0
+        bkey = layout.bucket_key(*found)
+        rows = 0
+        for seq in files:
+            try:
+                meta = objmeta.read(os.path.join(dirpath, seq))
+            except (OSError, ValueError, TypeError):
+                log.warning("no readable metadata on %s", os.path.join(dirpath, seq))
+                continue
+            self._add_version(conn, bkey, seq, meta)
+            rows += 1
+        return rows
+
+    @staticmethod
+    def _add_version(conn: sqlite3.Connection, bkey: str, seq: str, m: ObjMeta) -> None:
+        conn.execute(
+            f"INSERT OR REPLACE INTO versions (bkey, seq, vid, is_marker, {_COLUMNS}) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (bkey, seq, versions.vid_of(m), int(m.delete_marker), m.name, m.size, m.cks_type, m.cks_value,
+             m.version, m.atime_ns, m.mtime_ns, m.etag,
+             json.dumps(m.custom, ensure_ascii=False) if m.custom else "", m.content_type),
+        )
+
+    def add_version(self, bkey: str, seq: str, meta: ObjMeta) -> None:
+        with self._conn() as conn:
+            self._add_version(conn, bkey, seq, meta)
+
+    def delete_version(self, bkey: str, name: str, seq: str) -> None:
+        with self._conn() as conn:
+            conn.execute("DELETE FROM versions WHERE bkey=? AND name=? AND seq=?", (bkey, name, seq))
+
+    def versions_of(self, bkey: str, name: str) -> list[VersionRow]:
+        """The non-current versions of one key, newest first."""
+        with self._conn() as conn:
+            return list(conn.execute(
+                f"SELECT seq, vid, is_marker, {_COLUMNS} FROM versions WHERE bkey=? AND name=? ORDER BY seq DESC",
+                (bkey, name)))
+
+    def current(self, bkey: str, name: str) -> Row | None:
+        with self._conn() as conn:
+            row: Row | None = conn.execute(f"SELECT {_COLUMNS} FROM objects WHERE bkey=? AND name=?",
+                                           (bkey, name)).fetchone()
+        return row
+
+    def has_versions(self, bkey: str) -> bool:
+        with self._conn() as conn:
+            return conn.execute("SELECT 1 FROM versions WHERE bkey=? LIMIT 1", (bkey,)).fetchone() is not None
+
+    def scan_version_names(self, bkey: str, lower: str, inclusive: bool, upper: str | None,
+                           limit: int) -> list[Row]:
+        """As ``scan``, over the names that have a current object or any other version (names only)."""
+        op = ">=" if inclusive else ">"
+        cond = f"bkey=? AND name {op} ?" + (" AND name < ?" if upper is not None else "")
+        args: list[object] = [bkey, lower]
+        if upper is not None:
+            args.append(upper)
+        sql = (f"SELECT name FROM objects WHERE {cond} UNION SELECT name FROM versions WHERE {cond} "
+               "ORDER BY name LIMIT ?")
+        with self._conn() as conn:
+            return [(r[0], 0, "", "", "", 0, 0, "", "", "") for r in conn.execute(sql, args + args + [limit])]
 
     @staticmethod
     def _upsert(conn: sqlite3.Connection, bkey: str, m: ObjMeta) -> None:
@@ -163,6 +244,7 @@ class Index:
     def drop_bucket(self, bkey: str) -> None:
         with self._conn() as conn:
             conn.execute("DELETE FROM objects WHERE bkey=?", (bkey,))
+            conn.execute("DELETE FROM versions WHERE bkey=?", (bkey,))
 
     def scan(self, bkey: str, lower: str, inclusive: bool, upper: str | None, limit: int) -> list[Row]:
         """Up to ``limit`` rows with lower <(=) name < upper, in name order."""
@@ -177,10 +259,13 @@ class Index:
         with self._conn() as conn:
             return list(conn.execute(sql, args))
 
-    def page(self, bkey: str, prefix: str, start_after: str, limit: int, delimiter: str) -> Iterator[tuple[Row, bool]]:
+    def page(self, bkey: str, prefix: str, start_after: str, limit: int, delimiter: str,
+             all_versions: bool = False) -> Iterator[tuple[Row, bool]]:
         """Sorted (row, is_dir) pairs: names with ``prefix`` after ``start_after``, common prefixes
         rolled up when ``delimiter`` is set (a rolled-up prefix counts once, and everything under
-        it is skipped with one seek)."""
+        it is skipped with one seek). ``all_versions``: also names that have only older versions
+        or delete markers (rows then carry the name only)."""
+        scan = self.scan_version_names if all_versions else self.scan
         upper = upper_bound(prefix)
         if start_after >= prefix:
             lower, inclusive = start_after, False
@@ -189,7 +274,7 @@ class Index:
         emitted = 0
         batch = max(16, min(limit, 1000))
         while emitted < limit:
-            rows = self.scan(bkey, lower, inclusive, upper, batch)
+            rows = scan(bkey, lower, inclusive, upper, batch)
             if not rows:
                 return
             for row in rows:

@@ -19,6 +19,7 @@ from aismesh.cmn import errors
 from aismesh.cmn.log import event
 from aismesh.cmn.names import Bck
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc
+from services.storage import versions
 from services.storage.store import Store
 
 log = logging.getLogger("storage.membership")
@@ -105,7 +106,7 @@ class Membership:
                         call.cancel()
                         return
                     known = {(Bck.from_proto(b.bck).uname, b.bid) for b in bmd.buckets}
-                    self.store.apply_bmd(bmd.version, known, validated_reads(bmd))
+                    self.store.apply_bmd(bmd.version, known, validated_reads(bmd), versions.bmd_s3_modes(bmd))
                     backoff = 0.2
             except grpc.RpcError as e:
                 log.info("BMD watch interrupted: %s", e.code())

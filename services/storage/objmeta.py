@@ -33,9 +33,14 @@ class ObjMeta:
     remote_etag: str = ""
     remote_version: str = ""
     remote_mtime_ns: int = 0
+    # S3 versioning: this file is a delete marker (no data), kept among a key's older versions.
+    delete_marker: bool = False
 
     def encode(self) -> bytes:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
+        doc = asdict(self)
+        if not self.delete_marker:
+            del doc["delete_marker"]  # every object but a marker keeps the xattr it always had
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> ObjMeta:

@@ -97,7 +97,10 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         """Open the object, verify it when asked (``validate``) or when its bucket's props say
         so, and resolve the range: all before any byte leaves, so errors stay clean."""
         bck, bid = bucket_of(request.bucket)
-        fd, meta, mp = self.store.open_object(bck, bid, request.name)
+        if request.version_id:
+            fd, meta, mp = self.store.open_version(bck, bid, request.name, request.version_id)
+        else:
+            fd, meta, mp = self.store.open_object(bck, bid, request.name)
         try:
             if validate or self.store.validates_reads(bck, bid):
                 self.store.verify(fd, meta, bck, request.name)
@@ -111,9 +114,20 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
             raise
         return fd, meta.to_attrs(self.store.location(mp)), offset, length, is_range
 
+    def open_local(self, request: storage_pb2.GetObjectRequest) -> tuple[int, types_pb2.ObjAttrs, int, int, bool]:
+        """The same-host fast path's read. For a remote bucket it serves the cached copy only
+        (a warm GET; the gateway sends no read that needs validation); not cached: ObjectNotFound,
+        and the gateway goes through GetObject for the cold GET."""
+        opened = self.open_for_read(request)
+        if is_remote_ref(request.bucket):
+            REMOTE_GETS.labels("warm").inc()
+        return opened
+
     @errors.servicer_guard
     def GetObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> Iterator[storage_pb2.GetObjectResponse]:
         if is_remote_ref(request.bucket):
+            if request.version_id:
+                raise errors.NotImplemented("object versions of remote buckets are not kept by this cluster")
             return self._remote_get(request, context)
         return self._stream(context, *self.open_for_read(request))
 
@@ -192,8 +206,14 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
     @errors.servicer_guard
     def HeadObject(self, request: storage_pb2.ObjectRequest, context: Any) -> types_pb2.ObjAttrs:
         if is_remote_ref(request.bucket):
+            if request.version_id:
+                raise errors.NotImplemented("object versions of remote buckets are not kept by this cluster")
             return self.remote.head(ctx_of(request.bucket), request.name)
         bck, bid = bucket_of(request.bucket)
+        if request.version_id:
+            fd, meta, mp = self.store.open_version(bck, bid, request.name, request.version_id)
+            os.close(fd)
+            return meta.to_attrs(self.store.location(mp))
         return self.store.head(bck, bid, request.name)
 
     @errors.servicer_guard
@@ -226,14 +246,39 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
     @errors.servicer_guard
     def ListObjects(self, request: storage_pb2.ListObjectsRequest, context: Any) -> storage_pb2.ListObjectsResponse:
         bck, bid = bucket_of(request.bucket)
-        if request.delimiter not in ("", "/"):
-            raise errors.InvalidArgument(f'only "/" is supported as a delimiter, got "{request.delimiter}"')
         if request.page_size < 0:
             raise errors.InvalidArgument(f"page size must not be negative, got {request.page_size}")
         limit = min(request.page_size or LIST_DEFAULT, LIST_MAX)
         entries, more = self.store.list_page(bck, bid, request.prefix, request.start_after, limit,
                                              request.delimiter, request.with_attrs)
         return storage_pb2.ListObjectsResponse(entries=entries, is_truncated=more)
+
+    @errors.servicer_guard
+    def DeleteVersion(self, request: storage_pb2.ObjectRequest, context: Any) -> storage_pb2.DeleteVersionResponse:
+        if is_remote_ref(request.bucket):
+            raise errors.NotImplemented("object versions of remote buckets are not kept by this cluster")
+        bck, bid = bucket_of(request.bucket)
+        if request.version_id:
+            done = self.store.delete_version(bck, bid, request.name, request.version_id)
+        else:
+            done = self.store.delete(bck, bid, request.name)
+        return storage_pb2.DeleteVersionResponse(version_id=done.version_id, is_delete_marker=done.is_delete_marker,
+                                                 found=done.found)
+
+    @errors.servicer_guard
+    def ListVersions(self, request: storage_pb2.ListVersionsRequest,
+                     context: Any) -> storage_pb2.ListVersionsResponse:
+        if is_remote_ref(request.bucket):
+            raise errors.NotImplemented("object versions of remote buckets are not kept by this cluster")
+        bck, bid = bucket_of(request.bucket)
+        if request.page_size < 0:
+            raise errors.InvalidArgument(f"page size must not be negative, got {request.page_size}")
+        limit = min(request.page_size or LIST_DEFAULT, LIST_MAX)
+        found, more = self.store.list_versions(bck, bid, request.prefix, request.key_marker,
+                                               request.version_id_marker, limit, request.delimiter)
+        entries = [storage_pb2.VersionEntry(attrs=e.attrs, version_id=e.version_id, is_latest=e.is_latest,
+                                            is_delete_marker=e.is_delete_marker, seq=e.seq) for e in found]
+        return storage_pb2.ListVersionsResponse(entries=entries, is_truncated=more)
 
     @errors.servicer_guard
     def NodeInfo(self, request: types_pb2.Empty, context: Any) -> storage_pb2.NodeInfoResponse:

@@ -3,6 +3,7 @@ deletes and listings. No gRPC here: server.py adapts it to the Storage service."
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import json
@@ -19,9 +20,10 @@ from aismesh.cmn import errors, hrw
 from aismesh.cmn.checksum import DEFAULT_TYPE, new_hasher
 from aismesh.cmn.names import Bck, check_object_name
 from aismesh.protos import types_pb2
-from services.storage import durable, integrity, layout, objmeta
-from services.storage.index import Index, Row
+from services.storage import durable, integrity, layout, objmeta, versions
+from services.storage.index import Index, Row, VersionRow
 from services.storage.objmeta import ObjMeta
+from services.storage.versions import ENABLED, NULL, SUSPENDED
 
 log = logging.getLogger("storage.store")
 _LOCK_STRIPES = 256
@@ -48,6 +50,26 @@ class PutSpec:
     # S3 conditional writes, checked under the object's lock at commit (see _check_condition).
     if_absent: bool = False
     if_match_etag: str = ""
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What a DELETE did on a bucket with S3 versioning: the version it removed or the marker it added."""
+
+    version_id: str = ""
+    is_delete_marker: bool = False
+    found: bool = True
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    """One line of a versions listing: a version, a delete marker or a common prefix (is_dir)."""
+
+    attrs: types_pb2.ObjAttrs
+    version_id: str = ""
+    seq: str = ""
+    is_latest: bool = False
+    is_delete_marker: bool = False
 
 
 class Digests:
@@ -110,6 +132,9 @@ class Store:
         self._validated: frozenset[tuple[str, int]] = frozenset()
         # Buckets being destroyed: (uname, bid) -> monotonic time the seal lapses.
         self._sealed: dict[tuple[str, int], float] = {}
+        # S3 versioning status of buckets that have one (BMD props extra.s3.versioning).
+        self._s3_modes: dict[tuple[str, int], str] = {}
+        self.vids = versions.VidClock(node_id)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -144,9 +169,22 @@ class Store:
     def location(self, mp: str) -> str:
         return f"t[{self.node_id}]:{mp}"
 
-    def not_found(self, bck: Bck, name: str) -> errors.ObjectNotFound:
+    def not_found(self, bck: Bck, name: str, bid: int = -1) -> errors.ObjectNotFound:
+        """Missing; on a versioned bucket whose key's latest version is a delete marker, the
+        reason says so (``delete-marker:<version id>``) for S3's x-amz-delete-marker."""
+        reason = ""
+        if bid >= 0 and self.s3_mode(bck, bid):
+            older = self.indexes[self.mountpath_for(bck, name)].versions_of(layout.bucket_key(bck, bid), name)
+            if older and older[0][2]:
+                reason = f"delete-marker:{older[0][1]}"
         return errors.ObjectNotFound(f"t[{self.node_id}]: {bck.display()}/{name} does not exist",
-                                     bck=bck.to_proto(), obj=name)
+                                     bck=bck.to_proto(), obj=name, reason=reason)
+
+    def s3_mode(self, bck: Bck, bid: int) -> str:
+        """The bucket's S3 versioning status as the BMD says: "", Enabled or Suspended."""
+        if not self._s3_modes or bck.provider != "ais" or bck.ns_uuid:
+            return ""  # remote buckets keep no versions here
+        return self._s3_modes.get((bck.uname, bid), "")
 
     def check_bucket(self, bck: Bck, bid: int) -> None:
         """Refuse an incarnation of a bucket that a BMD we already hold says is gone."""
@@ -173,7 +211,8 @@ class Store:
         if not seal:
             return False
         entries, _ = self.list_page(bck, bid, "", "", 1, "", False)
-        return bool(entries)
+        bkey = layout.bucket_key(bck, bid)
+        return bool(entries) or any(self.indexes[mp].has_versions(bkey) for mp in self.mountpaths)
 
     def _check_unsealed(self, bck: Bck, bid: int) -> None:
         """Called under the object's lock stripe, right before a commit."""
@@ -297,11 +336,18 @@ class Store:
                 md5_hex: str, etag: str = "") -> types_pb2.ObjAttrs:
         final = layout.object_path(mp, spec.bck, spec.bid, spec.name)
         now = time.time_ns()
+        mode = self.s3_mode(spec.bck, spec.bid) if spec.remote is None and spec.write_through is None else ""
         with self.lock_for(spec.bck, spec.name):
             self._check_unsealed(spec.bck, spec.bid)
             self._check_condition(spec, final)
             version = "1"
-            if spec.versioning:
+            if mode:
+                # S3 versioning: the current object steps aside among the older versions, unless
+                # it is the null version a suspended bucket overwrites.
+                self._make_room(mp, spec.bck, spec.bid, spec.name, final, mode)
+            if mode == ENABLED:
+                version = self.vids.next()
+            elif spec.versioning:
                 try:
                     version = str(int(objmeta.read(final).version) + 1)
                 except (OSError, ValueError):
@@ -348,7 +394,7 @@ class Store:
         try:
             fd = os.open(layout.object_path(mp, bck, bid, name), os.O_RDONLY)
         except FileNotFoundError:
-            raise self.not_found(bck, name) from None
+            raise self.not_found(bck, name, bid) from None
         try:
             meta = objmeta.read(fd)
         except BaseException:
@@ -380,15 +426,197 @@ class Store:
         os.close(fd)
         return meta.to_attrs(self.location(mp))
 
-    def delete(self, bck: Bck, bid: int, name: str) -> None:
+    def delete(self, bck: Bck, bid: int, name: str) -> Deleted:
+        """Remove the object; with S3 versioning, add a delete marker instead (S3's DELETE
+        without a version id), keeping the object as an older version when enabled."""
         check_object_name(name)
         mp = self.mountpath_for(bck, name)
+        final = layout.object_path(mp, bck, bid, name)
+        mode = self.s3_mode(bck, bid)
+        with self.lock_for(bck, name):
+            if not mode:
+                try:
+                    os.unlink(final)
+                except FileNotFoundError:
+                    raise self.not_found(bck, name) from None
+                self.indexes[mp].delete(layout.bucket_key(bck, bid), name)
+                return Deleted()
+            self._check_unsealed(bck, bid)
+            if self._make_room(mp, bck, bid, name, final, mode):
+                os.unlink(final)  # the null version of a suspended bucket: the marker replaces it
+                self.indexes[mp].delete(layout.bucket_key(bck, bid), name)
+                durable.fsync_dir(os.path.dirname(final))
+            seq = self.vids.next()
+            self._add_marker(mp, bck, bid, name, seq, seq if mode == ENABLED else "")
+            return Deleted(version_id=seq if mode == ENABLED else NULL, is_delete_marker=True)
+
+    # --- S3 versions -----------------------------------------------------------------------
+
+    def _make_room(self, mp: str, bck: Bck, bid: int, name: str, final: str, mode: str) -> bool:
+        """Under the key's lock, before a new latest version: a suspended bucket drops its null
+        version among the older ones; the current object moves among the older versions, unless
+        it is the null version of a suspended bucket (True: the caller replaces or removes it)."""
+        bkey = layout.bucket_key(bck, bid)
+        index = self.indexes[mp]
+        if mode == SUSPENDED:
+            for row in index.versions_of(bkey, name):
+                if row[1] == NULL:
+                    self._unlink_version(mp, bck, bid, name, row[0])
+        try:
+            current = objmeta.read(final)
+        except FileNotFoundError:
+            return False
+        if mode == SUSPENDED and versions.vid_of(current) == NULL:
+            return True
+        seq = versions.seq_of(current)
+        dst = versions.version_path(mp, bck, bid, name, seq)
+        folder = os.path.dirname(dst)
+        durable.makedirs(folder)
+        os.replace(final, dst)
+        durable.fsync_dir(folder)
+        index.add_version(bkey, seq, current)
+        index.delete(bkey, name)
+        return False
+
+    def _unlink_version(self, mp: str, bck: Bck, bid: int, name: str, seq: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(versions.version_path(mp, bck, bid, name, seq))
+        self.indexes[mp].delete_version(layout.bucket_key(bck, bid), name, seq)
+
+    def _add_marker(self, mp: str, bck: Bck, bid: int, name: str, seq: str, version: str) -> None:
+        """A delete marker: an empty file with its metadata among the key's other versions."""
+        now = time.time_ns()
+        meta = ObjMeta(name=name, size=0, cks_type="", cks_value="", version=version, atime_ns=now,
+                       mtime_ns=now, delete_marker=True)
+        tmp = self.work_file(mp)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            objmeta.write(fd, meta)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        dst = versions.version_path(mp, bck, bid, name, seq)
+        try:
+            durable.makedirs(os.path.dirname(dst))
+            os.replace(tmp, dst)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        durable.fsync_dir(os.path.dirname(dst))
+        self.indexes[mp].add_version(layout.bucket_key(bck, bid), seq, meta)
+
+    def _promote_newest(self, mp: str, bck: Bck, bid: int, name: str, final: str) -> None:
+        """With no current object, the newest older version becomes it when it is an object
+        (a delete marker on top stays the latest)."""
+        if os.path.exists(final):
+            return
+        bkey = layout.bucket_key(bck, bid)
+        older = self.indexes[mp].versions_of(bkey, name)
+        if not older or older[0][2]:
+            return
+        src = versions.version_path(mp, bck, bid, name, older[0][0])
+        meta = objmeta.read(src)
+        durable.makedirs(os.path.dirname(final))
+        os.replace(src, final)
+        durable.fsync_dir(os.path.dirname(final))
+        self.indexes[mp].upsert(bkey, meta)
+        self.indexes[mp].delete_version(bkey, name, older[0][0])
+
+    def delete_version(self, bck: Bck, bid: int, name: str, vid: str) -> Deleted:
+        """Remove one version for good; when it was the latest, the one before becomes the latest."""
+        check_object_name(name)
+        mp = self.mountpath_for(bck, name)
+        final = layout.object_path(mp, bck, bid, name)
+        bkey = layout.bucket_key(bck, bid)
         with self.lock_for(bck, name):
             try:
-                os.unlink(layout.object_path(mp, bck, bid, name))
+                current: ObjMeta | None = objmeta.read(final)
             except FileNotFoundError:
-                raise self.not_found(bck, name) from None
-            self.indexes[mp].delete(layout.bucket_key(bck, bid), name)
+                current = None
+            if current is not None and versions.vid_of(current) == vid:
+                os.unlink(final)
+                self.indexes[mp].delete(bkey, name)
+                self._promote_newest(mp, bck, bid, name, final)
+                return Deleted(version_id=vid)
+            for row in self.indexes[mp].versions_of(bkey, name):
+                if row[1] == vid:
+                    self._unlink_version(mp, bck, bid, name, row[0])
+                    self._promote_newest(mp, bck, bid, name, final)
+                    return Deleted(version_id=vid, is_delete_marker=bool(row[2]))
+        return Deleted(version_id=vid, found=False)
+
+    def open_version(self, bck: Bck, bid: int, name: str, vid: str) -> tuple[int, ObjMeta, str]:
+        """(fd, meta, mountpath) of one version of an object; NotFound reason ``no-such-version``,
+        or ``version-is-delete-marker`` when the version is a delete marker."""
+        check_object_name(name)
+        self.check_bucket(bck, bid)
+        mp = self.mountpath_for(bck, name)
+        with contextlib.suppress(errors.ObjectNotFound):
+            fd, meta, _ = self.open_object(bck, bid, name)
+            if versions.vid_of(meta) == vid:
+                return fd, meta, mp
+            os.close(fd)
+        for row in self.indexes[mp].versions_of(layout.bucket_key(bck, bid), name):
+            if row[1] != vid:
+                continue
+            if row[2]:
+                raise errors.NotFound(f"{bck.display()}/{name} version {vid} is a delete marker",
+                                      reason="version-is-delete-marker", bck=bck.to_proto(), obj=name)
+            try:
+                fd = os.open(versions.version_path(mp, bck, bid, name, row[0]), os.O_RDONLY)
+            except FileNotFoundError:
+                break  # deleted since: as if never there
+            try:
+                meta = objmeta.read(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            meta.size = os.fstat(fd).st_size
+            return fd, meta, mp
+        raise errors.NotFound(f"{bck.display()}/{name} has no version {vid}", reason="no-such-version",
+                              bck=bck.to_proto(), obj=name)
+
+    def list_versions(self, bck: Bck, bid: int, prefix: str, key_marker: str, vid_marker: str, limit: int,
+                      delimiter: str) -> tuple[list[VersionEntry], bool]:
+        """Every version of the names after the markers, names ascending and each name's versions
+        newest first; common prefixes rolled up. True when more entries follow."""
+        bkey = layout.bucket_key(bck, bid)
+        out: list[VersionEntry] = []
+        if key_marker and vid_marker and key_marker.startswith(prefix):
+            mine = self._versions_of(bck, bid, key_marker)
+            for i, e in enumerate(mine):
+                if e.version_id == vid_marker:
+                    out.extend(mine[i + 1:])
+                    break
+        per_mp = [self.indexes[mp].page(bkey, prefix, key_marker, limit + 1, delimiter, all_versions=True)
+                  for mp in self.mountpaths]
+        last = None
+        for row, is_dir in heapq.merge(*per_mp, key=lambda x: x[0][0]):
+            if len(out) > limit:
+                break
+            if row[0] == last:
+                continue
+            last = row[0]
+            if is_dir:
+                out.append(VersionEntry(attrs=types_pb2.ObjAttrs(name=row[0], is_dir=True)))
+            else:
+                out.extend(self._versions_of(bck, bid, row[0]))
+        return out[:limit], len(out) > limit
+
+    def _versions_of(self, bck: Bck, bid: int, name: str) -> list[VersionEntry]:
+        mp = self.mountpath_for(bck, name)
+        bkey = layout.bucket_key(bck, bid)
+        loc = self.location(mp)
+        out: list[VersionEntry] = []
+        cur = self.indexes[mp].current(bkey, name)
+        if cur is not None:
+            version, mtime = cur[4], cur[6]
+            out.append(VersionEntry(attrs=_entry(cur, False, True, loc), version_id=versions.vid_for(version),
+                                    seq=versions.seq_for(version, mtime), is_latest=True))
+        for i, vrow in enumerate(self.indexes[mp].versions_of(bkey, name)):
+            out.append(_version_entry(vrow, is_latest=(cur is None and i == 0), location=loc))
+        return out
 
     def drop_bucket(self, bck: Bck, bid: int) -> None:
         """Remove every local object of one bucket incarnation (evict, or destroyed in the BMD)."""
@@ -433,12 +661,15 @@ class Store:
                                 yield found
 
     def apply_bmd(self, version: int, known: set[tuple[str, int]],
-                  validated: frozenset[tuple[str, int]] = frozenset()) -> None:
-        """Adopt a newer BMD (with the buckets whose reads are validated) and drop data of bucket
-        incarnations it no longer has."""
+                  validated: frozenset[tuple[str, int]] = frozenset(),
+                  s3_modes: dict[tuple[str, int], str] | None = None) -> None:
+        """Adopt a newer BMD (with the buckets whose reads are validated and the S3 versioning
+        status of the buckets that have one) and drop data of bucket incarnations it no longer has."""
         if self._bmd is not None and version <= self._bmd[0]:
             return
         self._validated = validated
+        if s3_modes is not None:
+            self._s3_modes = dict(s3_modes)
         self._bmd = (version, known)
         for bck, bid in list(self.bucket_dirs()):
             if bid <= version and (bck.uname, bid) not in known:
@@ -451,6 +682,12 @@ def _subdirs(path: str, keep: object = None) -> list[str]:
         return [e.path for e in os.scandir(path) if e.is_dir() and (keep is None or keep(e.name))]  # type: ignore[operator]
     except FileNotFoundError:
         return []
+
+
+def _version_entry(row: VersionRow, is_latest: bool, location: str) -> VersionEntry:
+    seq, vid, is_marker = row[0], row[1], bool(row[2])
+    return VersionEntry(attrs=_entry(row[3:], False, True, location),
+                        version_id=vid, seq=seq, is_latest=is_latest, is_delete_marker=is_marker)
 
 
 def _entry(row: Row, is_dir: bool, with_attrs: bool, location: str) -> types_pb2.ObjAttrs:
