@@ -11,6 +11,7 @@ import heapq
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -357,15 +358,18 @@ class Cluster:
         if remote.is_remote(entry.bck):
             req.remote.CopyFrom(remote.policy(entry))
             req.latest = latest
+            # A warm GET that needs no validation takes the same-host fast path; a copy that
+            # is not cached (NotFound there) is a cold GET through the node's stream.
+            if is_local(node) and not (latest or req.remote.validate_warm_get):
+                with contextlib.suppress(errors.NotFound):
+                    got = self._try_local(node, req)
+                    if got is not None:
+                        return got
             return self._stream_get(node, stub, req)
         if is_local(node):
-            with self.guard.call(node.id, node.grpc_addr):
-                try:
-                    return self._get_local(node, req)
-                except TimeoutError:
-                    raise self.stalled(node) from None
-                except (OSError, ConnectionError):
-                    pass  # the fast path is unusable (node restarting, other namespace): use gRPC
+            got = self._try_local(node, req)
+            if got is not None:
+                return got
         req.inline_limit = INLINE_LIMIT
         with self.rpc(node):
             first = stub.ReadObject(req, timeout=STALL_S)
@@ -396,6 +400,17 @@ class Cluster:
         """The next message of a server stream, or None at its end; STALL_S without one cancels it."""
         with self.watchdog.watch(call.cancel) as progress, self.rpc(node, progress):
             return next(call, None)
+
+    def _try_local(self, node: NodeView, req: storage_pb2.GetObjectRequest) -> GetResult | None:
+        """The same-host fast path, or None when it is unusable (node restarting, other
+        namespace): the caller then uses gRPC."""
+        with self.guard.call(node.id, node.grpc_addr):
+            try:
+                return self._get_local(node, req)
+            except TimeoutError:
+                raise self.stalled(node) from None
+            except (OSError, ConnectionError):
+                return None
 
     def _get_local(self, node: NodeView, req: storage_pb2.GetObjectRequest) -> GetResult:
         head, fd = self.local.open(node, req)
@@ -464,6 +479,101 @@ class Cluster:
         merged = merge_pages([p.entries for p in pages], start_after)
         truncated = any(p.is_truncated for p in pages) or len(merged) > page_size
         return ListPage(entries=merged[:page_size], is_truncated=truncated)
+
+    # --- S3 object versions ------------------------------------------------------------------
+
+    def set_bucket_props(self, entry: BucketEntry, partial: dict[str, Any]) -> BucketEntry:
+        """Change some props; answers once every storage node acts on the new BMD (a write right
+        after, e.g. after enabling versioning, is treated by the new props)."""
+        req = metadata_pb2.SetBucketPropsRequest(bck=entry.bck.to_proto(), props_json=json.dumps(partial))
+        info = self._meta_call(self.metadata.SetBucketProps, req)
+        self._refresh_bmd(info.bmd_version)
+        self.wait_nodes_bmd(info.bmd_version)
+        return self.meta.bucket(entry.bck)
+
+    def wait_nodes_bmd(self, version: int, timeout_s: float = CONTROL_TIMEOUT_S) -> None:
+        """Wait (bounded) until every storage node has applied BMD ``version``."""
+        deadline = time.monotonic() + timeout_s
+        for node, stub in self.online_nodes():
+            while True:
+                with self.rpc(node):
+                    info = stub.NodeInfo(types_pb2.Empty(), timeout=CONTROL_TIMEOUT_S)
+                if info.bmd_version >= version:
+                    break
+                if time.monotonic() > deadline:
+                    raise errors.RemoteUnavailable(f"storage node t[{node.id}] has not applied BMD v{version}")
+                time.sleep(0.02)  # the node's watch stream delivers it within milliseconds
+
+    def get_object_version(self, entry: BucketEntry, name: str, version_id: str,
+                           byte_range: ByteRange | None = None) -> GetResult:
+        """As get_object, for one S3 version of an ais bucket's object (always over gRPC)."""
+        check_object_name(name)
+        req = storage_pb2.GetObjectRequest(bucket=remote.ref(entry), name=name, version_id=version_id,
+                                           inline_limit=INLINE_LIMIT)
+        if byte_range is not None:
+            req.range.CopyFrom(byte_range.to_proto())
+        node, stub = self.owner(entry, name)
+        with self.rpc(node):
+            first = stub.ReadObject(req, timeout=STALL_S)
+        if first.inline:
+            return GetResult(attrs=first.attrs, is_range=first.is_range, range_offset=first.range_offset,
+                             range_length=first.range_length, chunks=iter((first.data,)), cancel=_no_op)
+        req.inline_limit = 0
+        return self._stream_get(node, stub, req)
+
+    def head_object_version(self, entry: BucketEntry, name: str, version_id: str) -> types_pb2.ObjAttrs:
+        check_object_name(name)
+        node, stub = self.owner(entry, name)
+        with self.rpc(node):
+            attrs: types_pb2.ObjAttrs = stub.HeadObject(
+                storage_pb2.ObjectRequest(bucket=remote.ref(entry), name=name, version_id=version_id),
+                timeout=CONTROL_TIMEOUT_S)
+        return attrs
+
+    def delete_object_version(self, entry: BucketEntry, name: str,
+                              version_id: str = "") -> storage_pb2.DeleteVersionResponse:
+        """Delete one version for good, or (``version_id`` "") the latest: a delete marker on a
+        bucket with S3 versioning, else the object."""
+        check_object_name(name)
+        node, stub = self.owner(entry, name)
+        with self.rpc(node):
+            resp: storage_pb2.DeleteVersionResponse = stub.DeleteVersion(
+                storage_pb2.ObjectRequest(bucket=remote.ref(entry), name=name, version_id=version_id),
+                timeout=CONTROL_TIMEOUT_S)
+        return resp
+
+    def list_versions(self, entry: BucketEntry, *, prefix: str = "", key_marker: str = "",
+                      version_id_marker: str = "", page_size: int = 1000,
+                      delimiter: str = "") -> tuple[list[storage_pb2.VersionEntry], bool]:
+        """One page of every version (names ascending, each name's newest first) merged from
+        every node; True when more follow."""
+        page_size = max(1, min(page_size, LIST_PAGE_MAX))
+        req = storage_pb2.ListVersionsRequest(bucket=remote.ref(entry), prefix=prefix, key_marker=key_marker,
+                                              version_id_marker=version_id_marker, page_size=page_size,
+                                              delimiter=delimiter)
+
+        def one(node_stub: tuple[NodeView, storage_pb2_grpc.StorageStub]) -> storage_pb2.ListVersionsResponse:
+            node, stub = node_stub
+            with self.rpc(node):
+                resp: storage_pb2.ListVersionsResponse = stub.ListVersions(req, timeout=CONTROL_TIMEOUT_S)
+            return resp
+
+        pages = list(self._fanout.map(one, self.online_nodes()))
+        merged: list[storage_pb2.VersionEntry] = []
+        for e in heapq.merge(*(p.entries for p in pages), key=_version_order):
+            if e.attrs.is_dir and merged and merged[-1].attrs.is_dir and merged[-1].attrs.name == e.attrs.name:
+                continue  # the same common prefix from several nodes
+            merged.append(e)
+        truncated = any(p.is_truncated for p in pages) or len(merged) > page_size
+        return merged[:page_size], truncated
+
+
+def _version_order(e: storage_pb2.VersionEntry) -> tuple[str, str]:
+    """Names ascending, then each name's versions newest first (seq is fixed-width lowercase hex)."""
+    return e.attrs.name, e.seq.translate(_INVERT_HEX)
+
+
+_INVERT_HEX = str.maketrans("0123456789abcdef", "fedcba9876543210")
 
 
 class _Feed:
