@@ -183,7 +183,7 @@ class Cluster:
         try:
             return self.meta.bucket(bck)
         except errors.BucketNotFound:
-            if not remote.is_remote(bck) or bck.ns_uuid or (access is not None and access.present_only):
+            if not remote.is_remote(bck) or (access is not None and access.present_only):
                 raise
         return remote.first_access(self, bck, access or remote.Access())
 
@@ -193,7 +193,7 @@ class Cluster:
                       key=lambda e: e.bck.uname)
 
     def create_bucket(self, bck: Bck, partial_props: dict[str, Any] | None = None) -> BucketEntry:
-        if remote.is_remote(bck) and not bck.ns_uuid:
+        if remote.is_remote(bck):
             return self._create_remote(bck, partial_props)
         req = metadata_pb2.CreateBucketRequest(
             bck=bck.to_proto(), props_json=json.dumps(partial_props) if partial_props else "",
@@ -313,7 +313,7 @@ class Cluster:
         """Stream ``body`` to the owner node; the object appears whole or not at all."""
         check_object_name(name)
         p = entry.props
-        is_remote = remote.is_remote(entry.bck)
+        is_remote = remote.fronts_remote(entry)
         header = storage_pb2.PutHeader(
             bucket=remote.ref(entry), name=name, size=size, content_type=content_type,
             custom=custom or {}, checksum_type=props.checksum_type(p),
@@ -355,7 +355,7 @@ class Cluster:
         if byte_range is not None:
             req.range.CopyFrom(byte_range.to_proto())
         node, stub = self.owner(entry, name)
-        if remote.is_remote(entry.bck):
+        if remote.fronts_remote(entry):
             req.remote.CopyFrom(remote.policy(entry))
             req.latest = latest
             # A warm GET that needs no validation takes the same-host fast path; a copy that
@@ -365,7 +365,7 @@ class Cluster:
                     got = self._try_local(node, req)
                     if got is not None:
                         return got
-            return self._stream_get(node, stub, req)
+            return self._stream_get(node, stub, req, hold_last=True)
         if is_local(node):
             got = self._try_local(node, req)
             if got is not None:
@@ -380,7 +380,11 @@ class Cluster:
         return self._stream_get(node, stub, req)
 
     def _stream_get(self, node: NodeView, stub: storage_pb2_grpc.StorageStub,
-                    req: storage_pb2.GetObjectRequest) -> GetResult:
+                    req: storage_pb2.GetObjectRequest, hold_last: bool = False) -> GetResult:
+        """``hold_last``: a remote bucket's GET may be a cold one, which the node commits into
+        its cache after the last byte; holding the last piece until the stream ends means a
+        client that has the whole object also finds it cached (and a copy that failed its
+        checksum at commit reaches the client as a cut body, never as a whole one)."""
         name = req.name
         call = stub.GetObject(req)
         first = self._next_piece(node, call)
@@ -388,10 +392,19 @@ class Cluster:
             raise errors.Internal(f"t[{node.id}] sent an empty answer for {name}")
 
         def chunks() -> Iterator[bytes]:
-            if first.data:
-                yield first.data
+            if not hold_last:
+                if first.data:
+                    yield first.data
+                while (msg := self._next_piece(node, call)) is not None:
+                    yield msg.data
+                return
+            held = first.data
             while (msg := self._next_piece(node, call)) is not None:
-                yield msg.data
+                if held:
+                    yield held
+                held = msg.data
+            if held:
+                yield held
 
         return GetResult(attrs=first.attrs, is_range=first.is_range, range_offset=first.range_offset,
                          range_length=first.range_length, chunks=chunks(), cancel=call.cancel)
@@ -459,7 +472,7 @@ class Cluster:
         A remote bucket lists through its adapter with each entry marked cached or not, unless
         ``cached_only`` asks for what this cluster holds."""
         page_size = max(1, min(page_size, LIST_PAGE_MAX))
-        if remote.is_remote(entry.bck) and not cached_only:
+        if remote.fronts_remote(entry) and not cached_only:
             entries, more = remote.list_remote(self, entry, prefix, start_after, page_size, delimiter)
             return ListPage(entries=entries, is_truncated=more)
         nodes = self.online_nodes()

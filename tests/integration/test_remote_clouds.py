@@ -10,6 +10,7 @@ then read through S3 (boto3) and the native API.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import importlib.util
@@ -41,9 +42,10 @@ class Cloud:
 
 
 class World:
-    def __init__(self, mesh: Mesh, clouds: dict[str, Cloud]) -> None:
+    def __init__(self, mesh: Mesh, clouds: dict[str, Cloud], env: dict[str, str]) -> None:
         self.mesh = mesh
         self.clouds = clouds
+        self.env = env  # what the adapters were started with
         self.gw = boto3.client("s3", endpoint_url=mesh.s3, region_name="us-east-1", aws_access_key_id="testing",
                                aws_secret_access_key="testing",
                                config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}))
@@ -111,7 +113,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             env.update(emulators.oci_env(oc.port, work))
             clouds["oci"] = oci_cloud(oc.port)
         mesh = stack.enter_context(running_mesh(os.path.join(work, "mesh"), "--backends", ",".join(clouds), env=env))
-        yield World(mesh, clouds)
+        yield World(mesh, clouds, env)
 
 
 def unique(stem: str) -> str:
@@ -177,3 +179,92 @@ def test_write_through_put_list_and_delete(world: World, provider: str) -> None:
 def test_missing_remote_bucket_is_not_found(world: World, provider: str) -> None:
     r = world.native("HEAD", f"/v1/buckets/{unique('nope')}", params={"provider": provider})
     assert r.status_code == 404
+
+
+def _cached(world: World, provider: str, name: str) -> list[str]:
+    r = world.native("GET", f"/v1/buckets/{name}", params={"provider": provider},
+                     json={"action": "list", "value": {"flags": "1"}})  # LsCached
+    assert r.status_code == 200, r.text
+    return sorted(e["name"] for e in r.json()["entries"])
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_sdk_cold_and_warm_get_evict_and_prefetch(world: World, provider: str) -> None:
+    cloud = world.clouds[provider]
+    name = unique(f"sdk-{provider}")
+    cloud.create_bucket(name)
+    for k in ("p/1", "p/2", "q/3"):
+        cloud.put(name, k, k.encode() * 1000)
+    b = world.ais.bucket(name, provider=provider)
+    b.head()
+    assert b.object("p/1").get_reader().read_all() == b"p/1" * 1000  # cold
+    assert _cached(world, provider, name) == ["p/1"]
+    assert b.object("p/1").get_reader().read_all() == b"p/1" * 1000  # warm
+    world.ais.job(b.objects(obj_template="q/").prefetch()).wait(timeout=30)
+    assert _cached(world, provider, name) == ["p/1", "q/3"]
+    world.ais.job(b.objects(obj_names=["p/1"]).evict()).wait(timeout=30)
+    assert _cached(world, provider, name) == ["q/3"]
+    assert cloud.read(name, "p/1") == b"p/1" * 1000  # the remote keeps its data
+    b.evict(keep_md=False)
+    assert name not in [x.name for x in world.ais.cluster().list_buckets(provider=provider)]
+    assert cloud.exists(name, "q/3")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_changed_remote_object_is_refetched_when_the_bucket_validates(world: World, provider: str) -> None:
+    cloud = world.clouds[provider]
+    name = unique(f"val-{provider}")
+    cloud.create_bucket(name)
+    cloud.put(name, "v", b"one")
+    r = world.native("POST", f"/v1/buckets/{name}", params={"provider": provider},
+                     json={"action": "create-bck", "value": {"versioning": {"validate_warm_get": True}}})
+    assert r.status_code == 200, r.text
+    assert world.gw.get_object(Bucket=name, Key="v")["Body"].read() == b"one"
+    cloud.put(name, "v", b"two, longer")
+    assert world.gw.get_object(Bucket=name, Key="v")["Body"].read() == b"two, longer"
+    # Without validation the cached copy is served as it is.
+    r = world.native("PATCH", f"/v1/buckets/{name}", params={"provider": provider},
+                     json={"action": "set-bprops", "value": {"versioning": {"validate_warm_get": False}}})
+    assert r.status_code == 200, r.text
+    cloud.put(name, "v", b"three")
+    assert world.gw.get_object(Bucket=name, Key="v")["Body"].read() == b"two, longer"
+
+
+def test_same_name_of_every_provider_coexists(world: World) -> None:
+    name = unique("same")
+    for provider, cloud in world.clouds.items():
+        cloud.create_bucket(name)
+        cloud.put(name, "who", provider.encode())
+        world.ais.bucket(name, provider=provider).head()
+    world.ais.bucket(name).create()
+    world.ais.bucket(name).object("who").get_writer().put_content(b"ais")
+    for provider in [*world.clouds, "ais"]:
+        assert world.ais.bucket(name, provider=provider).object("who").get_reader().read_all() == provider.encode()
+    # S3 names a bucket without a provider: several matches are a clear error naming them.
+    with pytest.raises(ClientError) as ei:
+        world.gw.get_object(Bucket=name, Key="who")
+    message = ei.value.response["Error"]["Message"]
+    shown = {"ais": "ais", "gcp": "gs", "azure": "az", "oci": "oc"}
+    assert all(f"{shown[p]}://{name}" in message for p in ["ais", *world.clouds]), message
+
+
+def test_wrong_gcp_credentials_are_a_clear_error_naming_the_provider(world: World, tmp_path: Any) -> None:
+    bad = tmp_path / "creds.json"
+    bad.write_text('{"type": "service_account", "client_email": "x@y"}')
+    for creds in (str(tmp_path / "missing.json"), str(bad)):
+        r = world.native("POST", f"/v1/buckets/{unique('creds')}", params={"provider": "gcp"},
+                         json={"action": "create-bck", "value": {"extra": {"gcp": {"application_creds": creds}}}})
+        assert r.status_code in (400, 401, 403), r.text
+        assert "gcp" in r.text and "credentials" in r.text.lower(), r.text
+
+
+def test_wrong_azure_key_is_a_clear_error_naming_the_provider(world: World, tmp_path: Any) -> None:
+    wrong = world.env["AZURE_STORAGE_CONNECTION_STRING"].replace(
+        f"AccountKey={emulators.AZURITE_KEY}", "AccountKey=" + base64.b64encode(b"not the key").decode())
+    with running_mesh(str(tmp_path / "mesh"), "--backends", "azure",
+                      env={"AZURE_STORAGE_CONNECTION_STRING": wrong}) as mesh:
+        r = requests.head(f"{mesh.url}/v1/buckets/{unique('key')}", params={"provider": "azure"}, timeout=30)
+        assert r.status_code in (401, 403), r.status_code
+        r = requests.get(f"{mesh.url}/v1/objects/{unique('key')}/o", params={"provider": "azure"}, timeout=30)
+        assert r.status_code in (401, 403), r.text
+        assert "azure" in r.text, r.text
