@@ -12,13 +12,18 @@ ARG BASE=python:3.11-slim-bookworm
 FROM ${BASE} AS build
 # Build arguments are environment variables of RUN: pip reads PIP_NO_INDEX (1: wheelhouse only).
 ARG PIP_NO_INDEX=0
+# Optional extras of pyproject.toml to add, comma-separated: EXTRAS=oci puts the oci adapter's
+# SDK (~570 MB) into the image, for `docker compose --profile oci up`.
+ARG EXTRAS=""
 ENV PATH=/opt/aismesh/bin:$PATH \
     PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_FIND_LINKS=/wheelhouse
 RUN python3 -m venv /opt/aismesh
 # Dependencies first, so their layer survives code changes. pyproject.toml keeps this COPY
 # valid when there is no wheelhouse/ (a wildcard may match nothing): pip then uses the index.
 COPY pyproject.toml wheelhouse* /wheelhouse/
-RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/wheelhouse/pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python3 -c "import os, tomllib; p = tomllib.load(open('/wheelhouse/pyproject.toml', 'rb'))['project']; \
+extras = [e for e in os.environ.get('EXTRAS', '').split(',') if e]; \
+print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" \
         > /tmp/requirements.txt \
     && pip install --quiet -r /tmp/requirements.txt
 # The package itself; its build generates the gRPC modules (grpcio-tools, in an isolated
