@@ -172,13 +172,13 @@ class Store:
     def not_found(self, bck: Bck, name: str, bid: int = -1) -> errors.ObjectNotFound:
         """Missing; on a versioned bucket whose key's latest version is a delete marker, the
         reason says so (``delete-marker:<version id>``) for S3's x-amz-delete-marker."""
-        reason = ""
+        message = f"t[{self.node_id}]: {bck.display()}/{name} does not exist"
         if bid >= 0 and self.s3_mode(bck, bid):
             older = self.indexes[self.mountpath_for(bck, name)].versions_of(layout.bucket_key(bck, bid), name)
             if older and older[0][2]:
-                reason = f"delete-marker:{older[0][1]}"
-        return errors.ObjectNotFound(f"t[{self.node_id}]: {bck.display()}/{name} does not exist",
-                                     bck=bck.to_proto(), obj=name, reason=reason)
+                return errors.ObjectNotFound(message, bck=bck.to_proto(), obj=name,
+                                             reason=f"delete-marker:{older[0][1]}")
+        return errors.ObjectNotFound(message, bck=bck.to_proto(), obj=name)
 
     def s3_mode(self, bck: Bck, bid: int) -> str:
         """The bucket's S3 versioning status as the BMD says: "", Enabled or Suspended."""

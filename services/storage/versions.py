@@ -24,29 +24,12 @@ import threading
 import time
 
 from aismesh.cmn.names import Bck
+from aismesh.cmn.s3versions import ENABLED, NULL, SUSPENDED, is_valid_vid, is_vid, vid_for
 from aismesh.protos import metadata_pb2
 from services.storage import layout
 from services.storage.objmeta import ObjMeta
 
 VER_DIR = "%ov"
-NULL = "null"
-ENABLED, SUSPENDED = "Enabled", "Suspended"
-_VID = re.compile(r"[0-9a-f]{20}")
-
-
-def is_vid(value: str) -> bool:
-    """A version id this mesh issues (not ``null``)."""
-    return bool(_VID.fullmatch(value))
-
-
-def is_valid_vid(value: str) -> bool:
-    """What a client may name: an issued id or ``null``."""
-    return value == NULL or is_vid(value)
-
-
-def vid_for(version: str) -> str:
-    """The S3 version id of a stored object whose ObjMeta.version is ``version``."""
-    return version if is_vid(version) else NULL
 
 
 def seq_for(version: str, mtime_ns: int) -> str:
@@ -78,6 +61,10 @@ def bmd_s3_modes(bmd: metadata_pb2.BMD) -> dict[tuple[str, int], str]:
         if mode in (ENABLED, SUSPENDED):
             out[(Bck.from_proto(b.bck).uname, b.bid)] = str(mode)
     return out
+
+
+__all__ = ["ENABLED", "NULL", "SUSPENDED", "VER_DIR", "VidClock", "bmd_s3_modes", "is_valid_vid", "is_vid",
+           "key_dir", "seq_for", "seq_of", "version_path", "vid_for", "vid_of"]
 
 
 def key_dir(mountpath: str, bck: Bck, bid: int, name: str) -> str:

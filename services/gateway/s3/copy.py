@@ -18,7 +18,7 @@ from aismesh.cmn.ranges import ByteRange, parse_decimal
 from services.gateway import multipart as mpu
 from services.gateway.cluster import Cluster, GetResult
 from services.gateway.metasync import BucketEntry
-from services.gateway.s3 import conditions, headers, params, xml
+from services.gateway.s3 import conditions, headers, params, versions, xml
 from services.gateway.s3.errors import S3Error, no_such_bucket
 from services.gateway.s3.headers import HeaderMap
 
@@ -79,7 +79,7 @@ def _open_source(c: Cluster, byte_range: ByteRange | None = None) -> tuple[Bucke
         raise no_such_bucket(src_bucket) from None
     resource = f"/{src_bucket}/{src_key}"
     try:
-        result = c.get_object(src, src_key, byte_range)
+        result = versions.get_copy_source(c, src, src_key, byte_range, request.headers["x-amz-copy-source"])
     except errors.ObjectNotFound:
         raise S3Error("NoSuchKey", 404, "The specified key does not exist.", resource, (("Key", src_key),)) from None
     except errors.RangeNotSatisfiable as e:
@@ -117,7 +117,9 @@ def copy_object(c: Cluster, entry: BucketEntry, key: str,
                              if_match_etag=commit.if_match_etag)
     finally:
         result.cancel()
-    return Response(xml.copy_result(attrs), content_type="application/xml")
+    resp = Response(xml.copy_result(attrs), content_type="application/xml")
+    resp.headers.update(versions.copy_headers(entry, attrs, src, result.attrs))
+    return resp
 
 
 def upload_part_copy(c: Cluster, entry: BucketEntry, key: str) -> Response:

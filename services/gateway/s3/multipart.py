@@ -13,7 +13,7 @@ from services.gateway import body
 from services.gateway import multipart as mpu
 from services.gateway.cluster import Cluster
 from services.gateway.metasync import BucketEntry
-from services.gateway.s3 import params, xml
+from services.gateway.s3 import checksums, params, versions, xml
 from services.gateway.s3.conditions import NO_CONDITION, CommitCondition
 from services.gateway.s3.errors import S3Error
 
@@ -28,16 +28,20 @@ def _xml(body: str) -> Response:
 
 
 def create(c: Cluster, entry: BucketEntry, key: str, content_type: str, custom: dict[str, str]) -> Response:
+    custom = {**custom, **checksums.upload_algorithm(request.headers)}
     info = mpu.create_upload(c, entry, key, content_type, custom)
-    return _xml(f"<InitiateMultipartUploadResult {_NS}><Bucket>{escape(entry.bck.name)}</Bucket>"
+    resp = _xml(f"<InitiateMultipartUploadResult {_NS}><Bucket>{escape(entry.bck.name)}</Bucket>"
                 f"<Key>{escape(key)}</Key><UploadId>{info.upload_id}</UploadId></InitiateMultipartUploadResult>")
+    resp.headers.update(checksums.creation_headers(custom))
+    return resp
 
 
 def upload_part(c: Cluster, entry: BucketEntry, key: str, chunks: Iterator[bytes], size: int,
                 md5_hex: str) -> Response:
     number = params.part_number(request.args.get("partNumber", ""))
-    part = mpu.put_part(c, entry, key, request.args["uploadId"], number, chunks, size, md5_hex)
-    return Response(b"", headers={"ETag": f'"{part.etag}"'})
+    payload = checksums.checked(chunks, size, request.headers, checksums.request_trailers())
+    part = mpu.put_part(c, entry, key, request.args["uploadId"], number, payload.chunks, size, md5_hex)
+    return Response(b"", headers={"ETag": f'"{part.etag}"', **payload.response()})
 
 
 def parse_complete(body: bytes) -> list[tuple[int, str]]:
@@ -62,12 +66,20 @@ def parse_complete(body: bytes) -> list[tuple[int, str]]:
 
 
 def complete(c: Cluster, entry: BucketEntry, key: str, commit: CommitCondition = NO_CONDITION) -> Response:
-    parts = parse_complete(body.read_bounded(request.environ))
+    doc = body.read_bounded(request.environ)
+    parts = parse_complete(doc)
+    alg, custom = checksums.completed_from_parts(checksums.part_checksums(doc))
     attrs = mpu.complete_upload(c, entry, key, request.args["uploadId"], parts,
-                                if_absent=commit.if_absent, if_match_etag=commit.if_match_etag)
-    return _xml(f"<CompleteMultipartUploadResult {_NS}><Location>/{escape(entry.bck.name)}/{escape(key)}"
+                                if_absent=commit.if_absent, if_match_etag=commit.if_match_etag, custom=custom)
+    shown = ""
+    if custom:
+        tag = checksums.XML_NAME[alg]
+        shown = f"<{tag}>{custom[checksums.STORED + alg]}</{tag}><ChecksumType>COMPOSITE</ChecksumType>"
+    resp = _xml(f"<CompleteMultipartUploadResult {_NS}><Location>/{escape(entry.bck.name)}/{escape(key)}"
                 f"</Location><Bucket>{escape(entry.bck.name)}</Bucket><Key>{escape(key)}</Key>"
-                f"<ETag>{escape(xml.etag_of(attrs))}</ETag></CompleteMultipartUploadResult>")
+                f"<ETag>{escape(xml.etag_of(attrs))}</ETag>{shown}</CompleteMultipartUploadResult>")
+    resp.headers.update(versions.version_headers(entry, attrs))
+    return resp
 
 
 def abort(c: Cluster, entry: BucketEntry, key: str) -> Response:

@@ -7,7 +7,6 @@ location, multi-delete) and object (put/get/head/delete). Every error leaves as 
 from __future__ import annotations
 
 import base64
-import contextlib
 from collections.abc import Iterator
 from urllib.parse import unquote_to_bytes
 
@@ -20,7 +19,7 @@ from aismesh.protos import types_pb2
 from services.gateway import body
 from services.gateway.cluster import Cluster, GetResult
 from services.gateway.metasync import BucketEntry
-from services.gateway.s3 import chunked, conditions, copy, headers, multipart, params, xml
+from services.gateway.s3 import auth, checksums, chunked, conditions, copy, headers, multipart, params, versions, xml
 from services.gateway.s3.errors import S3Error, from_ais, render
 from services.gateway.s3.tokens import decode_token, encode_token
 
@@ -34,7 +33,7 @@ _UNSUPPORTED = (
     "acl", "policy", "cors", "lifecycle", "tagging", "website", "logging", "replication",
     "encryption", "notification", "object-lock", "retention", "legal-hold", "torrent", "restore",
     "select", "accelerate", "analytics", "inventory", "metrics", "ownershipControls",
-    "publicAccessBlock", "requestPayment", "intelligent-tiering", "versions", "attributes",
+    "publicAccessBlock", "requestPayment", "intelligent-tiering", "attributes",
 )
 
 
@@ -122,9 +121,9 @@ def list_buckets() -> Response:
 
 def bucket_request(bucket: str) -> Response:
     m = request.method
+    if m == "PUT" and "versioning" in request.args:
+        return versions.put_versioning(cluster(), cluster().bucket_by_name(bucket))
     if m == "PUT":
-        if "versioning" in request.args:
-            raise S3Error("NotImplemented", 501, "PutBucketVersioning is not implemented by aismesh yet")
         return create_bucket(bucket)
     entry = cluster().bucket_by_name(bucket)
     if m == "HEAD":
@@ -133,16 +132,16 @@ def bucket_request(bucket: str) -> Response:
         cluster().destroy_bucket(entry, require_empty=True)
         return Response(status=204)
     if m == "POST" and "delete" in request.args:
-        return delete_objects(entry)
+        return versions.delete_objects(cluster(), entry)
     if m == "GET":
         if "uploads" in request.args:
             return multipart.list_uploads(cluster(), entry)
         if "location" in request.args:
             return Response(xml.location(), content_type="application/xml")
         if "versioning" in request.args:
-            from aismesh.cmn.props import is_versioned
-
-            return Response(xml.versioning(is_versioned(entry.props)), content_type="application/xml")
+            return versions.get_versioning(entry)
+        if "versions" in request.args:
+            return versions.list_object_versions(cluster(), entry)
         return list_objects(entry)
     raise S3Error("MethodNotAllowed", 405, f"{m} is not allowed on a bucket", f"/{bucket}")
 
@@ -160,8 +159,6 @@ def list_objects(entry: BucketEntry) -> Response:
     args = request.args
     is_v2 = args.get("list-type") == "2"
     delimiter = args.get("delimiter", "")
-    if delimiter not in ("", "/"):
-        raise S3Error("InvalidArgument", 400, f'only "/" is supported as a delimiter, got {delimiter!r}')
     encoding = params.encoding_type()
     max_keys = params.query_int("max-keys", MAX_KEYS, MAX_KEYS)
     prefix = args.get("prefix", "")
@@ -189,27 +186,6 @@ def list_objects(entry: BucketEntry) -> Response:
     return Response(body, content_type="application/xml")
 
 
-def delete_objects(entry: BucketEntry) -> Response:
-    try:
-        keys, quiet = xml.parse_delete(body.read_bounded(request.environ))
-    except ValueError as e:
-        raise S3Error("MalformedXML", 400, str(e)) from None
-    if len(keys) > 1000:
-        raise S3Error("MalformedXML", 400, f"at most 1000 keys per Delete request, got {len(keys)}")
-    deleted: list[str] = []
-    failed: list[tuple[str, str, str]] = []
-    for key in keys:
-        try:
-            cluster().delete_object(entry, key)
-            deleted.append(key)
-        except errors.NotFound:
-            deleted.append(key)  # S3: deleting a missing key succeeds
-        except errors.AisError as e:
-            err = from_ais(e, entry.bck.name, key)
-            failed.append((key, err.code, err.message))
-    return Response(xml.delete_result(deleted, failed, quiet), content_type="application/xml")
-
-
 # --- objects -------------------------------------------------------------------------------
 
 
@@ -218,6 +194,7 @@ def object_request(bucket: str, key: str) -> Response:
     args = request.args
     c = cluster()
     entry = c.bucket_by_name(bucket)
+    g.s3_versioning = versions.mode(entry)
     if "uploadId" in args:
         if m == "PUT":
             if "x-amz-copy-source" in request.headers:
@@ -239,12 +216,9 @@ def object_request(bucket: str, key: str) -> Response:
             return copy.copy_object(c, entry, key, commit)
         return put_object(entry, key, commit)
     if m in ("GET", "HEAD"):
-        return get_object(entry, key, head=(m == "HEAD"))
+        return versions.read(entry, key, m == "HEAD", get_object)
     if m == "DELETE":
-        # S3: deleting a missing key answers 204 all the same.
-        with contextlib.suppress(errors.ObjectNotFound):
-            c.delete_object(entry, key)
-        return Response(status=204)
+        return versions.delete(c, entry, key)  # S3: deleting a missing key answers 204 all the same
     raise S3Error("MethodNotAllowed", 405, f"{m} is not allowed on an object", f"/{bucket}/{key}")
 
 
@@ -272,7 +246,8 @@ def _body() -> tuple[Iterator[bytes], int]:
     sha = request.headers.get("x-amz-content-sha256", "")
     if "aws-chunked" in encoding or sha.startswith("STREAMING-"):
         size = params.length_header("x-amz-decoded-content-length")
-        decoded = chunked.aws_chunked_body(body.input_reader(env), body.BODY_CHUNK)
+        decoded = chunked.aws_chunked_body(body.input_reader(env), body.BODY_CHUNK, auth.chunk_signer(),
+                                           checksums.request_trailers())
         return decoded, -1 if size is None else size
     return body.request_body(env)
 
@@ -292,12 +267,14 @@ def _content_md5() -> str:
 
 def put_object(entry: BucketEntry, key: str, commit: conditions.CommitCondition) -> Response:
     chunks, size = _body()
+    payload = checksums.checked(chunks, size, request.headers, checksums.request_trailers())
     attrs = cluster().put_object(
-        entry, key, chunks, size=size, content_type=request.headers.get("Content-Type", ""),
-        custom=headers.stored_custom(request.headers), md5_hex=_content_md5(), compute_md5=True,
-        if_absent=commit.if_absent, if_match_etag=commit.if_match_etag,
+        entry, key, payload.chunks, size=size, content_type=request.headers.get("Content-Type", ""),
+        custom={**headers.stored_custom(request.headers), **payload.custom}, md5_hex=_content_md5(),
+        compute_md5=True, if_absent=commit.if_absent, if_match_etag=commit.if_match_etag,
     )
-    return Response(b"", headers={"ETag": xml.etag_of(attrs)})
+    return Response(b"", headers={"ETag": xml.etag_of(attrs), **versions.version_headers(entry, attrs),
+                                  **payload.response()})
 
 
 def _object_headers(attrs: types_pb2.ObjAttrs) -> dict[str, str]:
@@ -307,11 +284,13 @@ def _object_headers(attrs: types_pb2.ObjAttrs) -> dict[str, str]:
         "Accept-Ranges": "bytes",
         "Content-Type": attrs.content_type or "application/octet-stream",
     }
-    if attrs.version:
-        h["x-amz-version-id"] = attrs.version
+    vid = versions.shown_vid(attrs)
+    if vid:
+        h["x-amz-version-id"] = vid
     h.update(headers.response_headers(attrs.custom))
     if request.method in ("GET", "HEAD"):
         h.update(headers.overrides(request.args))
+        h.update(checksums.response_headers(attrs.custom, request.headers))
     return h
 
 
@@ -331,10 +310,10 @@ def _not_modified(attrs: types_pb2.ObjAttrs) -> Response:
     return resp
 
 
-def get_object(entry: BucketEntry, key: str, head: bool) -> Response:
+def get_object(entry: BucketEntry, key: str, head: bool, version_id: str = "") -> Response:
     c = cluster()
     if head:
-        attrs = c.head_object(entry, key)
+        attrs = versions.head(c, entry, key, version_id)
         verdict = _read_verdict(attrs)
         if verdict is conditions.Verdict.FAILED:
             raise conditions.precondition_failed(f"/{entry.bck.name}/{key}")
@@ -345,10 +324,10 @@ def get_object(entry: BucketEntry, key: str, head: bool) -> Response:
         return resp
     rng = parse_range(request.headers.get("Range", ""))
     try:
-        result = c.get_object(entry, key, rng)
+        result = versions.get(c, entry, key, rng, version_id)
     except errors.RangeNotSatisfiable:
         # Preconditions come before the range (RFC 9110 §13.2.2): 304/412 win over 416.
-        attrs = c.head_object(entry, key)
+        attrs = versions.head(c, entry, key, version_id)
         if _read_verdict(attrs) is conditions.Verdict.PROCEED:
             raise
         result = GetResult(attrs=attrs, is_range=False, range_offset=0, range_length=0, chunks=iter(()),

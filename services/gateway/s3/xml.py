@@ -9,7 +9,7 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from aismesh.protos import types_pb2
+from aismesh.protos import storage_pb2, types_pb2
 
 _NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -117,37 +117,137 @@ def location(region: str = "") -> bytes:
     return f"{_HEAD}<LocationConstraint {_NS}>{escape(region)}</LocationConstraint>".encode()
 
 
-def versioning(enabled: bool) -> bytes:
-    status = "<Status>Enabled</Status>" if enabled else ""
-    return f"{_HEAD}<VersioningConfiguration {_NS}>{status}</VersioningConfiguration>".encode()
+def copy_result(attrs: types_pb2.ObjAttrs) -> bytes:
+    return (f"{_HEAD}<CopyObjectResult {_NS}><LastModified>{iso8601(attrs.mtime_ns)}</LastModified>"
+            f"<ETag>{escape(etag_of(attrs))}</ETag></CopyObjectResult>").encode()
 
 
-def delete_result(deleted: list[str], failed: list[tuple[str, str, str]], quiet: bool) -> bytes:
-    parts = [] if quiet else [f"<Deleted><Key>{escape(k)}</Key></Deleted>" for k in deleted]
-    parts += [
-        f"<Error><Key>{escape(k)}</Key><Code>{code}</Code><Message>{escape(msg)}</Message></Error>"
-        for k, code, msg in failed
-    ]
-    return f"{_HEAD}<DeleteResult {_NS}>{''.join(parts)}</DeleteResult>".encode()
+@dataclass
+class VersionsAnswer:
+    """What ListObjectVersions returns, before rendering."""
+
+    bucket: str
+    prefix: str
+    delimiter: str
+    max_keys: int
+    key_marker: str
+    version_id_marker: str
+    entries: list[storage_pb2.VersionEntry]
+    is_truncated: bool
+    next_key_marker: str = ""
+    next_version_id_marker: str = ""
+    encoding_type: str = ""
 
 
-def parse_delete(body: bytes) -> tuple[list[str], bool]:
-    """The keys of a multi-object Delete request and its Quiet flag; raises ValueError if malformed."""
+def list_versions(ans: VersionsAnswer) -> bytes:
+    """ListVersionsResult: Version, DeleteMarker and CommonPrefixes in listing order."""
+    et = ans.encoding_type
+    parts = [f"<Name>{escape(ans.bucket)}</Name><Prefix>{encode_key(ans.prefix, et)}</Prefix>"
+             f"<KeyMarker>{encode_key(ans.key_marker, et)}</KeyMarker>"
+             f"<VersionIdMarker>{escape(ans.version_id_marker)}</VersionIdMarker>"]
+    if ans.is_truncated:
+        parts.append(f"<NextKeyMarker>{encode_key(ans.next_key_marker, et)}</NextKeyMarker>")
+        if ans.next_version_id_marker:
+            parts.append(f"<NextVersionIdMarker>{escape(ans.next_version_id_marker)}</NextVersionIdMarker>")
+    parts.append(f"<MaxKeys>{ans.max_keys}</MaxKeys>")
+    if ans.delimiter:
+        parts.append(f"<Delimiter>{encode_key(ans.delimiter, et)}</Delimiter>")
+    parts.append(f"<IsTruncated>{'true' if ans.is_truncated else 'false'}</IsTruncated>")
+    if et:
+        parts.append(f"<EncodingType>{escape(et)}</EncodingType>")
+    for v in ans.entries:
+        a = v.attrs
+        if a.is_dir:
+            parts.append(f"<CommonPrefixes><Prefix>{encode_key(a.name, et)}</Prefix></CommonPrefixes>")
+            continue
+        common = (f"<Key>{encode_key(a.name, et)}</Key><VersionId>{escape(v.version_id)}</VersionId>"
+                  f"<IsLatest>{'true' if v.is_latest else 'false'}</IsLatest>"
+                  f"<LastModified>{iso8601(a.mtime_ns or a.atime_ns)}</LastModified>")
+        if v.is_delete_marker:
+            parts.append(f"<DeleteMarker>{common}{OWNER}</DeleteMarker>")
+        else:
+            parts.append(f"<Version>{common}<ETag>{escape(etag_of(a))}</ETag><Size>{a.size}</Size>"
+                         f"<StorageClass>STANDARD</StorageClass>{OWNER}</Version>")
+    return f"{_HEAD}<ListVersionsResult {_NS}>{''.join(parts)}</ListVersionsResult>".encode()
+
+
+def versioning_status(status: str) -> bytes:
+    """GetBucketVersioning: no Status until versioning was set, as S3 answers for a new bucket."""
+    shown = f"<Status>{escape(status)}</Status>" if status else ""
+    return f"{_HEAD}<VersioningConfiguration {_NS}>{shown}</VersioningConfiguration>".encode()
+
+
+def parse_versioning(body: bytes) -> tuple[str, str]:
+    """(Status, MfaDelete) of a PutBucketVersioning body; raises ValueError if malformed."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as e:
+        raise ValueError(f"malformed VersioningConfiguration XML: {e}") from None
+    if root.tag.rsplit("}", 1)[-1] != "VersioningConfiguration":
+        raise ValueError(f"expected a VersioningConfiguration document, got <{root.tag.rsplit('}', 1)[-1]}>")
+    status = mfa = ""
+    for el in root:
+        tag = el.tag.rsplit("}", 1)[-1]
+        if tag == "Status":
+            status = (el.text or "").strip()
+        elif tag == "MfaDelete":
+            mfa = (el.text or "").strip()
+    return status, mfa
+
+
+@dataclass(frozen=True)
+class DeleteItem:
+    """One <Object> of a multi-object Delete request."""
+
+    key: str
+    version_id: str = ""
+
+
+@dataclass(frozen=True)
+class DeleteDone:
+    """One <Deleted> of a DeleteResult."""
+
+    key: str
+    version_id: str = ""
+    delete_marker: bool = False
+    delete_marker_version_id: str = ""
+
+
+def parse_delete_objects(body: bytes) -> tuple[list[DeleteItem], bool]:
+    """The objects (key, optional VersionId) of a multi-object Delete and its Quiet flag;
+    raises ValueError if malformed."""
     try:
         root = ElementTree.fromstring(body)
     except ElementTree.ParseError as e:
         raise ValueError(f"malformed Delete XML: {e}") from None
-    keys: list[str] = []
+    items: list[DeleteItem] = []
     quiet = False
-    for el in root.iter():
+    for el in root:
         tag = el.tag.rsplit("}", 1)[-1]
-        if tag == "Key":
-            keys.append(el.text or "")
-        elif tag == "Quiet":
+        if tag == "Quiet":
             quiet = (el.text or "").strip().lower() == "true"
-    return keys, quiet
+        elif tag == "Object":
+            fields = {c.tag.rsplit("}", 1)[-1]: c.text or "" for c in el}
+            if "Key" not in fields:
+                raise ValueError("an <Object> of the Delete request has no <Key>")
+            items.append(DeleteItem(fields["Key"], fields.get("VersionId", "")))
+    return items, quiet
 
 
-def copy_result(attrs: types_pb2.ObjAttrs) -> bytes:
-    return (f"{_HEAD}<CopyObjectResult {_NS}><LastModified>{iso8601(attrs.mtime_ns)}</LastModified>"
-            f"<ETag>{escape(etag_of(attrs))}</ETag></CopyObjectResult>").encode()
+def delete_objects_result(deleted: list[DeleteDone], failed: list[tuple[str, str, str, str]], quiet: bool) -> bytes:
+    """DeleteResult with version ids and delete markers; ``failed``: (key, version id, code, message)."""
+    parts = []
+    if not quiet:
+        for d in deleted:
+            inner = f"<Key>{escape(d.key)}</Key>"
+            inner += f"<VersionId>{escape(d.version_id)}</VersionId>" if d.version_id else ""
+            if d.delete_marker:
+                inner += "<DeleteMarker>true</DeleteMarker>"
+                if d.delete_marker_version_id:
+                    inner += f"<DeleteMarkerVersionId>{escape(d.delete_marker_version_id)}</DeleteMarkerVersionId>"
+            parts.append(f"<Deleted>{inner}</Deleted>")
+    for key, vid, code, msg in failed:
+        shown = f"<VersionId>{escape(vid)}</VersionId>" if vid else ""
+        parts.append(f"<Error><Key>{escape(key)}</Key>{shown}<Code>{code}</Code>"
+                     f"<Message>{escape(msg)}</Message></Error>")
+    return f"{_HEAD}<DeleteResult {_NS}>{''.join(parts)}</DeleteResult>".encode()
