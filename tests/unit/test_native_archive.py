@@ -12,7 +12,7 @@ from services.gateway.native import archive, batch
 FILES = [("a/1.jpg", b"one"), ("a/1.cls", b"c1"), ("b/2.jpg", b"two")]
 
 
-@pytest.mark.parametrize("fmt", ["tar", "tgz", "zip"])
+@pytest.mark.parametrize("fmt", ["tar", "tgz", "zip", "tar.lz4"])
 def test_write_list_extract_round_trip(fmt: str) -> None:
     f = io.BytesIO()
     archive.write_shard(f, fmt, FILES)
@@ -24,10 +24,18 @@ def test_write_list_extract_round_trip(fmt: str) -> None:
 def test_not_an_archive_is_invalid_argument() -> None:
     with pytest.raises(InvalidArgument, match="not a valid tar archive"):
         archive.members(io.BytesIO(b"plain bytes, no tar header here" * 40), "tar")
+    with pytest.raises(InvalidArgument, match=r"not a valid tar\.lz4 archive"):
+        archive.members(io.BytesIO(b"not an lz4 frame" * 40), "tar.lz4")
+
+
+def test_with_file_appends_or_replaces_in_place() -> None:
+    files = [("a", b"1"), ("b", b"2")]
+    assert archive.with_file(files, "c", b"3") == [("a", b"1"), ("b", b"2"), ("c", b"3")]
+    assert archive.with_file(files, "a", b"new") == [("a", b"new"), ("b", b"2")]
 
 
 @pytest.mark.parametrize(("name", "fmt"), [("x.tar", "tar"), ("x.TAR.GZ", "tgz"), ("x.tgz", "tgz"), ("x.zip", "zip"),
-                                           ("x.tar.lz4", ""), ("x.txt", "")])
+                                           ("x.tar.lz4", "tar.lz4"), ("x.txt", "")])
 def test_format_of(name: str, fmt: str) -> None:
     assert archive.format_of(name) == fmt
 

@@ -1,9 +1,10 @@
-"""Archives (shards): read a file out of a tar/tgz/zip object, list its files, write a new shard.
+"""Archives (shards): read a file out of a tar/tgz/zip/tar.lz4 object, list its files, write a new shard.
 
 Pure over file objects (``members``, ``extract``, ``select``, ``write_shard``), and the glue that
 spools an object from the cluster into a temporary file (small ones stay in memory) first:
-tarfile and zipfile need to seek. Formats: ``.tar``, ``.tgz``/``.tar.gz``, ``.zip``
-(``.tar.lz4`` is not supported: no lz4 in the standard library).
+tarfile and zipfile need to seek. Formats: AIStore's four, ``.tar``, ``.tgz``/``.tar.gz``,
+``.zip`` and ``.tar.lz4`` (an LZ4 frame around a tar, as AIStore writes it; read by
+decompressing into a spooled file first, since an LZ4 frame cannot seek).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
+import lz4.frame
+
 from aismesh.cmn import errors
 from services.gateway.cluster import Cluster
 from services.gateway.metasync import BucketEntry
 
 SPOOL_IN_MEMORY = 16 << 20
-FORMATS = {".tar": "tar", ".tgz": "tgz", ".tar.gz": "tgz", ".zip": "zip"}
+FORMATS = {".tar": "tar", ".tgz": "tgz", ".tar.gz": "tgz", ".zip": "zip", ".tar.lz4": "tar.lz4"}
 MODES = ("regexp", "prefix", "suffix", "substr", "wdskey")
 
 
@@ -34,7 +37,7 @@ class Member:
 
 
 def format_of(name: str) -> str:
-    """"tar", "tgz", "zip", or "" for a name that is not an archive."""
+    """"tar", "tgz", "zip", "tar.lz4", or "" for a name that is not an archive."""
     low = name.lower()
     for ext in sorted(FORMATS, key=len, reverse=True):
         if low.endswith(ext):
@@ -47,9 +50,34 @@ def _open(f: IO[bytes], fmt: str) -> Any:
     try:
         if fmt == "zip":
             return zipfile.ZipFile(f)
+        if fmt == "tar.lz4":
+            return _LZ4Tar(f)
         return tarfile.open(fileobj=f, mode="r:gz" if fmt == "tgz" else "r:")
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as e:
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, RuntimeError) as e:
         raise errors.InvalidArgument(f"not a valid {fmt} archive: {e}") from None
+
+
+class _LZ4Tar(tarfile.TarFile):
+    """A tar inside an LZ4 frame, decompressed into its own spooled file (closed with the TarFile)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        plain = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 (closed in close())
+        try:
+            with lz4.frame.LZ4FrameFile(f, "rb") as src:
+                while chunk := src.read(1 << 20):
+                    plain.write(chunk)
+            plain.seek(0)
+            super().__init__(fileobj=plain, mode="r")
+        except BaseException:
+            plain.close()
+            raise
+        self._plain = plain
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._plain.close()
 
 
 def members(f: IO[bytes], fmt: str) -> list[Member]:
@@ -109,11 +137,31 @@ def write_shard(out: IO[bytes], fmt: str, files: Iterable[tuple[str, bytes]]) ->
             for name, data in files:
                 z.writestr(name, data)
         return
-    with tarfile.open(fileobj=out, mode="w:gz" if fmt == "tgz" else "w") as t:
+    if fmt == "tar.lz4":
+        with lz4.frame.LZ4FrameFile(out, "wb") as framed:
+            _write_tar(framed, "w", files, now)
+        return
+    _write_tar(out, "w:gz" if fmt == "tgz" else "w", files, now)
+
+
+def _write_tar(out: IO[bytes], mode: str, files: Iterable[tuple[str, bytes]], now: float) -> None:
+    with tarfile.open(fileobj=out, mode=mode) as t:  # type: ignore[call-overload]
         for name, data in files:
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), int(now), 0o644
             t.addfile(info, io.BytesIO(data))
+
+
+def all_files(f: IO[bytes], fmt: str) -> list[tuple[str, bytes]]:
+    """Every file of the archive with its bytes, in archive order (to rewrite it with more)."""
+    return [(m.name, extract(f, fmt, m.name) or b"") for m in members(f, fmt)]
+
+
+def with_file(files: list[tuple[str, bytes]], name: str, data: bytes) -> list[tuple[str, bytes]]:
+    """``files`` plus ``name``; a file of the same name is replaced where it stood."""
+    if any(n == name for n, _ in files):
+        return [(n, data if n == name else d) for n, d in files]
+    return [*files, (name, data)]
 
 
 def spool(cluster: Cluster, entry: BucketEntry, name: str) -> IO[bytes]:

@@ -30,8 +30,9 @@ bp = Blueprint("native_batch", __name__)
 MISSING_DIR = "__404__"
 MAX_ENTRIES = 100_000
 _FORMATS = {".tar": "tar", "tar": "tar", ".tgz": "tgz", "tgz": "tgz", ".tar.gz": "tgz", ".zip": "zip", "zip": "zip",
-            "": "tar"}
-_MIME = {"tar": "application/x-tar", "tgz": "application/gzip", "zip": "application/zip"}
+            ".tar.lz4": "tar.lz4", "tar.lz4": "tar.lz4", "": "tar"}
+_MIME = {"tar": "application/x-tar", "tgz": "application/gzip", "zip": "application/zip",
+         "tar.lz4": "application/x-lz4"}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """AIS native API: object copy (``PUT ?object_to=<uname>``), custom metadata (``PATCH``), append
-(``PUT ?append_type=append|flush``) and reads from archives (``GET ?archpath=|archregx=``).
+(``PUT ?append_type=append|flush``), reads from archives (``GET ?archpath=|archregx=``) and writes
+into them (``PUT ?archpath=``).
 
 Both are built on the Cluster's public get/put: a storage node has no metadata-only update yet,
 so setting custom metadata rewrites the object with the same bytes (its version counts up, as
@@ -9,6 +10,7 @@ with the new bytes at its end, so appended bytes are visible at once (AIS shows 
 
 from __future__ import annotations
 
+import tempfile
 import uuid as uuidlib
 from collections.abc import Iterator
 
@@ -118,3 +120,44 @@ def _then(chunks: Iterator[bytes], tail: bytes) -> Iterator[bytes]:
     yield from chunks
     if tail:
         yield tail
+
+
+ARCH_APPEND, ARCH_APPEND_IF_EXIST = 1, 2  # apc.ArchAppend, apc.ArchAppendIfExist (header Ais-Pine)
+
+
+def put_apnd_arch(entry: BucketEntry, name: str) -> Response:
+    """PUT ``?archpath=<file>``: the body as one file of the shard ``name`` (AIStore's PutApndArch).
+    No flags: a new shard holding just that file; ``Ais-Pine: 1`` appends to a shard that must exist;
+    ``2`` appends when it exists and creates it otherwise. A file of the same name is replaced."""
+    path = request.args.get("archpath", "").lstrip("/")
+    fmt = archive.format_of(request.args.get("archmime", "") or name)
+    if not fmt:
+        raise errors.InvalidArgument(f"{entry.bck.display()}/{name} is not an archive name "
+                                     f"(supported: {', '.join(sorted(archive.FORMATS))})")
+    if not path:
+        raise errors.InvalidArgument('"archpath" is empty: name the file inside the archive')
+    raw_flags = request.headers.get("Ais-Pine", "0") or "0"
+    if not raw_flags.isdigit() or int(raw_flags) not in (0, ARCH_APPEND, ARCH_APPEND_IF_EXIST):
+        raise errors.InvalidArgument(f'invalid Ais-Pine "{raw_flags}": expected 0, {ARCH_APPEND} (append) or '
+                                     f"{ARCH_APPEND_IF_EXIST} (append if exists)")
+    flags = int(raw_flags)
+    length = request.content_length or 0
+    if length > MAX_APPEND:
+        raise errors.InvalidArgument(f"a file of {length} bytes: at most {MAX_APPEND} bytes per archive append")
+    data = request.get_data(cache=False) if length else b""
+    c = cluster()
+    files: list[tuple[str, bytes]] = []
+    if flags:
+        try:
+            with archive.spool(c, entry, name) as f:
+                files = archive.all_files(f, fmt)
+        except errors.NotFound:
+            if flags == ARCH_APPEND:
+                raise errors.NotFound(f"{entry.bck.display()}/{name} does not exist (append to an archive needs "
+                                      "the archive; use append-if-exists to create it)") from None
+    with tempfile.SpooledTemporaryFile(max_size=archive.SPOOL_IN_MEMORY) as out:
+        archive.write_shard(out, fmt, archive.with_file(files, path, data))
+        size = out.tell()
+        out.seek(0)
+        c.put_object(entry, name, iter(lambda: out.read(1 << 20), b""), size=size)
+    return Response(b"", status=200)

@@ -76,6 +76,8 @@ def obj(_rest: str) -> Response:
         return object_ops.copy_object(entry, name, request.args["object_to"])
     if m == "PATCH":
         return object_ops.set_custom(entry, name)
+    if m == "PUT" and "archpath" in request.args:
+        return object_ops.put_apnd_arch(entry, name)
     if m == "PUT" and request.args.get("append_type"):
         return object_ops.append(entry, name, request.args["append_type"])
     if m == "PUT":

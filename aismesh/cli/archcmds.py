@@ -1,0 +1,285 @@
+"""`ais object cat` and `ais archive put|bucket|ls|get`: reading objects to stdout, and shards.
+
+Output follows AIStore's CLI (cmd/cli/cli/arch_hdlr.go, get.go): ``Archived SRC/WHAT => DST``,
+``APPEND FILE to DST as "PATH"``, the ``NAME SIZE`` table with archived files indented under
+their shard, ``GET PATH from SHARD as "OUT" (SIZE)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any, BinaryIO, TextIO
+
+from aismesh.cli import fmt, uri
+from aismesh.cli.api import API, CLIError
+from aismesh.cli.commands import _object, _wait
+
+ARCH_EXTS = (".tar.lz4", ".tar.gz", ".tgz", ".tar", ".zip")
+FLAG_ARCH_DIR = 1 << 3
+ENTRY_IN_ARCH = 1 << 7
+ARCH_APPEND, ARCH_APPEND_IF_EXIST = 1, 2  # apc.ArchAppend, apc.ArchAppendIfExist: header Ais-Pine
+
+
+def _copy_to(resp: Any, sink: BinaryIO) -> int:
+    total = 0
+    while chunk := resp.read(1 << 20):
+        sink.write(chunk)
+        total += len(chunk)
+    sink.flush()
+    return total
+
+
+def _range(offset: int | None, length: int | None) -> dict[str, str]:
+    if offset is None and length is None:
+        return {}
+    if offset is None or length is None:
+        raise CLIError("--offset and --length must be both present (or not)")
+    if offset < 0 or length <= 0:
+        raise CLIError(f"invalid range: --offset {offset} --length {length} (offset >= 0, length > 0)")
+    return {"Range": f"bytes={offset}-{offset + length - 1}"}
+
+
+# --- object cat --------------------------------------------------------------------------------
+
+def object_cat(api: API, args: argparse.Namespace, out: TextIO) -> int:
+    bck, name = _object(args.object)
+    query = bck.query()
+    if args.archpath:
+        query["archpath"] = args.archpath
+    resp: Any = api.request("GET", api.object_path(bck, name), query=query,
+                            headers=_range(args.offset, args.length), stream=True)
+    with resp:
+        _copy_to(resp, sys.stdout.buffer)
+    return 0
+
+
+# --- archive put: one local file into a shard --------------------------------------------------
+
+def archive_put(api: API, args: argparse.Namespace, out: TextIO) -> int:
+    if "://" in args.src and "://" in args.dst:
+        raise CLIError("expecting FILE BUCKET/SHARD_NAME\n"
+                       "(hint: use 'ais archive bucket' command, see --help for details)")
+    bck, shard = _object(args.dst)
+    _shard_name(shard, args.dst)
+    if args.append and args.append_or_put:
+        raise CLIError("--append and --append-or-put are mutually exclusive")
+    if args.src == "-":
+        if not args.archpath:
+            raise CLIError("reading from standard input needs --archpath (the file's name in the archive)")
+        data: bytes | BinaryIO = sys.stdin.buffer.read()
+        size = len(data)  # type: ignore[arg-type]
+    elif os.path.isfile(args.src):
+        size = os.path.getsize(args.src)
+        data = open(args.src, "rb")  # noqa: SIM115 (closed below)
+    elif os.path.isdir(args.src):
+        raise CLIError(f'"{args.src}" is a directory: aismesh\'s ais archives one file at a time (archive put '
+                       "of directories is not supported yet)")
+    else:
+        raise CLIError(f'"{args.src}" does not exist')
+    archpath = args.archpath or os.path.basename(args.src)
+    flags = ARCH_APPEND if args.append else ARCH_APPEND_IF_EXIST if args.append_or_put else 0
+    headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+    if flags:
+        headers["Ais-Pine"] = str(flags)
+    query = {**bck.query(), "archpath": archpath}
+    try:
+        if not args.dry_run:
+            api.request("PUT", api.object_path(bck, shard), query=query, data=data, headers=headers)
+    finally:
+        if not isinstance(data, bytes):
+            data.close()
+    msg = f"{'[DRY RUN] ' if args.dry_run else ''}APPEND {args.src} to {bck}/{shard}"
+    if archpath != args.src:
+        msg += f' as "{archpath}"'
+    out.write(msg + "\n")
+    return 0
+
+
+def _shard_name(name: str, text: str) -> None:
+    if not name.lower().endswith(ARCH_EXTS):
+        raise CLIError(f'invalid shard name "{text}": expected one of the archive formats '
+                       f"({', '.join(ARCH_EXTS)})")
+
+
+# --- archive bucket: objects into a shard (an "archive" job) -----------------------------------
+
+def archive_bucket(api: API, args: argparse.Namespace, out: TextIO) -> int:
+    if args.dst:
+        src, what = uri.parse(args.src)
+        dst, shard = _object(args.dst)
+        if not src.name:
+            raise CLIError(f'invalid source "{args.src}": expected BUCKET[/OBJECT_NAME_or_TEMPLATE]')
+    else:  # one argument: the shard, in the bucket its objects come from
+        dst, shard = _object(args.src)
+        src, what = dst, ""
+    _shard_name(shard, args.dst or args.src)
+    selectors = [s for s in (what, args.template, args.list, args.prefix) if s]
+    if len(selectors) > 1:
+        raise CLIError("give one of: OBJECT_NAME_or_TEMPLATE in the source, --template, --list, --prefix")
+    value: dict[str, Any] = {"tobck": {"name": dst.name, "provider": dst.provider,
+                                       "namespace": {"uuid": dst.ns_uuid, "name": dst.ns_name}},
+                             "archname": shard, "isbn": args.include_src_bck, "coer": args.cont_on_err,
+                             "aate": args.append_or_put}
+    if args.list:
+        names = [n.strip() for n in args.list.split(",") if n.strip()]
+        value["objnames"] = names
+        shown = ", ".join(names)
+    else:
+        value["template"] = what or args.template or args.prefix
+        shown = value["template"]
+    done = f"Archived {src}/{shown} => {dst}/{shard}"
+    if args.dry_run:
+        out.write(f"[DRY RUN] {done}\n")
+        return 0
+    job_id = api.bucket(src, "PUT", "archive", value).body.decode()
+    if args.wait:
+        status = _wait(api, job_id, args.timeout)
+        if status.get("aborted") or status.get("err"):
+            raise CLIError(f"job {job_id} failed: {status.get('err') or 'aborted'}")
+    else:  # as AIStore's CLI: give the shard a moment to appear, then report
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and not api.cluster_what("status", {"ID": job_id}).get("end_time"):
+            time.sleep(0.1)
+    out.write(done + "\n")
+    return 0
+
+
+# --- archive ls --------------------------------------------------------------------------------
+
+def archive_ls(api: API, args: argparse.Namespace, out: TextIO) -> int:
+    bck, name = uri.parse(args.shard)
+    if not bck.name:
+        raise CLIError(f'invalid "{args.shard}": expected BUCKET[/SHARD_NAME]')
+    prefix = args.prefix or name
+    entries = list(api.iter_objects(bck, prefix=prefix, props="name,size", flags=FLAG_ARCH_DIR))
+    if name:  # one shard: itself and its files, not every object that shares the prefix
+        entries = [e for e in entries if e["name"] == name or e["name"].startswith(name + "/")]
+    if args.json:
+        fmt.dump_json(out, entries)
+        return 0
+    if not entries and name:
+        raise CLIError(f"{bck}/{name} does not exist")
+    rows = []
+    for e in _members_sorted(entries):
+        in_arch = bool(int(e.get("flags", 0)) & ENTRY_IN_ARCH)
+        rows.append((("    " if in_arch else "") + e["name"], fmt.size_iec(int(e.get("size", 0)))))
+    fmt.table(out, ("NAME", "SIZE"), rows)
+    return 0
+
+
+def _members_sorted(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each shard's files sorted by name under it, as AIStore shows them (the listing has archive order)."""
+    out: list[dict[str, Any]] = []
+    run: list[dict[str, Any]] = []
+    for e in [*entries, None]:
+        if e is not None and int(e.get("flags", 0)) & ENTRY_IN_ARCH:
+            run.append(e)
+            continue
+        out.extend(sorted(run, key=lambda x: x["name"]))
+        run = []
+        if e is not None:
+            out.append(e)
+    return out
+
+
+# --- archive get -------------------------------------------------------------------------------
+
+def split_shard(name: str) -> tuple[str, str]:
+    """``a/b.tar/x/y.jpg`` -> (``a/b.tar``, ``x/y.jpg``); a name with no archive inside -> (name, "")."""
+    low = name.lower()
+    best = -1
+    for ext in ARCH_EXTS:
+        i = low.find(ext + "/")
+        while i >= 0:
+            if best < 0 or i + len(ext) < best:
+                best = i + len(ext)
+            i = low.find(ext + "/", i + 1)
+    if best < 0:
+        return name, ""
+    return name[:best], name[best + 1:]
+
+
+def archive_get(api: API, args: argparse.Namespace, out: TextIO) -> int:
+    bck, full = _object(args.src)
+    shard, implied = split_shard(full)
+    archpath = args.archpath or implied
+    if args.archpath and implied:
+        raise CLIError(f'"{args.src}" names a file inside the shard and --archpath names another: give one')
+    _shard_name(shard, args.src)
+    query = bck.query()
+    if args.archregx:
+        if archpath:
+            raise CLIError("give --archpath (one file) or --archregx (matching files, as a tar), not both")
+        query.update(archregx=args.archregx, archmode=args.archmode)
+    elif archpath:
+        query["archpath"] = archpath
+    dst = args.dst or os.path.basename(archpath or shard)
+    resp: Any = api.request("GET", api.object_path(bck, shard), query=query, stream=True)
+    with resp:
+        if dst == "-":
+            _copy_to(resp, sys.stdout.buffer)
+            return 0
+        if os.path.isdir(dst):
+            dst = os.path.join(dst, os.path.basename(archpath or shard))
+        tmp = dst + ".ais-partial"
+        with open(tmp, "wb") as f:
+            total = _copy_to(resp, f)
+        os.replace(tmp, dst)
+    what = archpath or (f"{args.archregx} ({args.archmode})" if args.archregx else shard)
+    src = f"{bck}/{shard}"
+    if not archpath and not args.archregx:
+        out.write(f'GET {shard} from {bck} as "{dst}" ({fmt.size_iec(total)})\n')
+    else:
+        out.write(f'GET {what} from {src} as "{dst}" ({fmt.size_iec(total)})\n')
+    return 0
+
+
+def add_parsers(osub: Any, sub: Any, cmd: Any, parser_class: type) -> None:
+    """``object cat`` under ``ais object``, and the ``ais archive`` tree."""
+    p = osub.add_parser("cat", help="print an object's content to standard output (same as Linux 'cat')")
+    p.add_argument("object", metavar="BUCKET/OBJECT")
+    p.add_argument("--offset", type=int, default=None, help="object read offset (with --length)")
+    p.add_argument("--length", type=int, default=None, help="object read length (with --offset)")
+    p.add_argument("--archpath", default="", help="a file inside the shard, to print instead")
+    cmd(p, object_cat)
+
+    arch = sub.add_parser("archive", help="archive objects and local files as shards; list and read shards")
+    asub = arch.add_subparsers(dest="archive_command", metavar="COMMAND", parser_class=parser_class, required=True)
+    p = asub.add_parser("bucket", help="archive objects of SRC_BUCKET[/OBJECT_NAME_or_TEMPLATE] as DST_BUCKET/SHARD")
+    p.add_argument("src", metavar="SRC_BUCKET[/OBJECT_NAME_or_TEMPLATE]")
+    p.add_argument("dst", nargs="?", default="", metavar="DST_BUCKET/SHARD_NAME")
+    p.add_argument("--template", default="", help='objects matching a template, e.g. "shard-{000..099}.jpg"')
+    p.add_argument("--list", default="", help="comma-separated object names")
+    p.add_argument("--prefix", default="", help="objects with names starting with this prefix")
+    p.add_argument("--append-or-put", action="store_true", help="append to the shard if it exists")
+    p.add_argument("--include-src-bck", action="store_true", help="prefix archived names with the source bucket")
+    p.add_argument("--cont-on-err", action="store_true", help="skip objects that are gone")
+    p.add_argument("--dry-run", action="store_true", help="show what would be archived, archive nothing")
+    p.add_argument("--wait", action="store_true", help="wait until the archive job ends")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (with --wait)")
+    cmd(p, archive_bucket)
+    p = asub.add_parser("put", help="archive a local file (or - for standard input) into BUCKET/SHARD")
+    p.add_argument("src", metavar="FILE|-")
+    p.add_argument("dst", metavar="BUCKET/SHARD_NAME")
+    p.add_argument("--archpath", default="", help="the file's name in the shard (default: its base name)")
+    p.add_argument("--append", action="store_true", help="add to the shard, which must exist")
+    p.add_argument("--append-or-put", action="store_true", help="add to the shard if it exists, else create it")
+    p.add_argument("--dry-run", action="store_true", help="show what would be done, do nothing")
+    cmd(p, archive_put)
+    p = asub.add_parser("get", help="get a shard, or a file in it (BUCKET/SHARD/FILE or --archpath)")
+    p.add_argument("src", metavar="BUCKET/SHARD_NAME[/FILE]")
+    p.add_argument("dst", nargs="?", default="", metavar="OUT_FILE|OUT_DIR|-")
+    p.add_argument("--archpath", default="", help="the file in the shard")
+    p.add_argument("--archregx", default="", help="files matching this (returned as a tar)")
+    p.add_argument("--archmode", default="regexp", choices=("regexp", "prefix", "suffix", "substr", "wdskey"),
+                   help="how --archregx matches")
+    cmd(p, archive_get)
+    p = asub.add_parser("ls", help="list archived content (.tar, .tgz or .tar.gz, .zip, .tar.lz4)")
+    p.add_argument("shard", metavar="BUCKET[/SHARD_NAME]")
+    p.add_argument("--prefix", default="", help="names starting with this prefix (may cross into a shard)")
+    p.add_argument("--json", "-j", action="store_true", help="JSON output")
+    cmd(p, archive_ls)
+
