@@ -58,13 +58,13 @@ down: ## stop a detached mesh
 status: ## show every service of the local mesh
 	@$(BIN)/aismesh status $(ARGS)
 
-test: install-dev ## run the full test suite (unit + integration against the real mesh)
+test: install-dev tools-bench ## run the full test suite (unit + integration against the real mesh)
 	@$(BIN)/python -m pytest -q tests $(ARGS)
 
 test-unit: install-dev ## unit tests only (no processes)
 	@$(BIN)/python -m pytest -q tests/unit $(ARGS)
 
-test-integration: install-dev ## integration tests only (starts etcd and every service)
+test-integration: install-dev tools-bench ## integration tests only (starts etcd and every service)
 	@$(BIN)/python -m pytest -q tests/integration $(ARGS)
 
 soak: install-dev ## the long soak: 10 minutes of mixed load, descriptors and memory must stay flat
@@ -78,8 +78,18 @@ type: install-dev ## mypy on the package
 
 check: lint type test-unit ## ruff, mypy and the unit tests (seconds)
 
-bench: install-dev ## the load generator against aismesh, moto and nginx (see docs/performance.md)
+bench: install-dev tools-bench ## the load generator against aismesh, SeaweedFS, moto and nginx (see docs/performance.md)
 	@$(BIN)/aismesh bench $(ARGS)
+
+# wrk (Debian's package) is the compiled load client of the bench's raw HTTP cells. Best effort:
+# without it (no root, no apt) the bench drives every cell with its Python client and the bench
+# smoke test skips its wrk run. `make install-dev` does not need it.
+.PHONY: tools-bench
+tools-bench: ## install wrk from Debian when it is missing (the bench's load client; best effort)
+	@command -v wrk >/dev/null || { mkdir -p $(VENV); echo "installing wrk from Debian (log: $(VENV)/tools-bench.log)"; \
+		{ export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq --no-install-recommends wrk \
+		  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk; }; } > $(VENV)/tools-bench.log 2>&1 \
+		|| echo "make tools-bench: could not install wrk (see $(VENV)/tools-bench.log); the bench uses its Python client" >&2; }
 
 # docker compose (docs/compose.md): scripts/compose.sh uses the machine's Docker engine, or
 # installs and starts a private one under .docker/ (with an offline base image) when there is none.

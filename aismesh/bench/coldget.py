@@ -19,7 +19,8 @@ READ_BUF = 1 << 20
 def _get_all(host: str, port: int, paths: list[str], headers: dict[str, str], concurrency: int,
              cell: CellResult) -> None:
     """GET each path once (``concurrency`` connections), recording latency, bytes and errors."""
-    def worker(mine: list[str]) -> tuple[list[float], int, int, list[str]]:
+    def worker(mine: list[str]) -> tuple[list[float], int, int, list[str], float]:
+        cpu0 = time.thread_time()
         conn = http.client.HTTPConnection(host, port, timeout=60)
         buf = bytearray(READ_BUF)
         lat, nbytes, errors, samples = [], 0, 0, []
@@ -38,14 +39,15 @@ def _get_all(host: str, port: int, paths: list[str], headers: dict[str, str], co
                 nbytes += got
         finally:
             conn.close()
-        return lat, nbytes, errors, samples
+        return lat, nbytes, errors, samples, time.thread_time() - cpu0
 
     shares = [paths[i::concurrency] for i in range(concurrency)]
     t0 = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         results = list(pool.map(worker, [s for s in shares if s]))
     cell.duration_s = time.perf_counter() - t0
-    for lat, nbytes, errors, samples in results:
+    for lat, nbytes, errors, samples, cpu_s in results:
+        cell.client_cpu_s += cpu_s  # the client's threads only: they run inside the bench's process
         cell.latencies_ms += lat
         cell.count += len(lat)
         cell.bytes += nbytes

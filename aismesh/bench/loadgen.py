@@ -10,6 +10,7 @@ import http.client
 import multiprocessing
 import os
 import random
+import resource
 import threading
 import time
 from dataclasses import dataclass, field
@@ -106,18 +107,27 @@ class _NProc:
 _NPROC = _NProc()
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_process(spec: LoadSpec, proc_index: int, nproc: int) -> dict[str, object]:
-    """One client process: spec.threads threads until the deadline; returns raw figures."""
+    """One client process: spec.threads threads until the deadline; returns raw figures, with
+    the process's CPU time over the cell (so the report can show the client's cost per request)."""
     _NPROC.value = nproc
     body = os.urandom(spec.size) if spec.op != "get" else b""
     out: dict[str, object] = {"count": 0, "bytes": 0, "errors": 0, "lat": [], "samples": []}
     lock = threading.Lock()
     threads = [threading.Thread(target=_thread, args=(spec, proc_index + nproc * t, body, out, lock))
                for t in range(spec.threads)]
+    time.sleep(max(0.0, spec.start_at - time.time()))
+    cpu0 = _cpu_s()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    out["cpu_s"] = _cpu_s() - cpu0
     return out
 
 

