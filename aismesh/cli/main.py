@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from aismesh.cli import archcmds, commands
+from aismesh.cli import archcmds, commands, objcmds
 from aismesh.cli.api import API, CLIError
 from aismesh.cli.completion import bash_script
 
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", nargs="?", default="", metavar="FILE|-")
     _cmd(p, commands.get)
     archcmds.add_parsers(osub, sub, _cmd, _Parser)
+    objcmds.add_parsers(osub, sub, _cmd)
 
     show = sub.add_parser("show", help="show the cluster, jobs")
     ssub = show.add_subparsers(dest="show_command", metavar="COMMAND", parser_class=_Parser, required=True)

@@ -63,7 +63,8 @@ def test_parser_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_completion_tree_and_script() -> None:
     t = tree(main.build_parser())
-    assert t[""][0] == ["archive", "bucket", "cluster", "config", "get", "job", "ls", "object", "put", "show"]
+    assert t[""][0] == ["archive", "blob-download", "bucket", "cluster", "config", "get", "job", "ls", "object", "put",
+                        "show"]
     assert t["cluster"][0] == ["remote-attach", "remote-detach"]
     assert "remote-cluster" in t["show"][0]
     assert t["bucket props"][0] == ["set", "show"] and t["bucket props show"][2]

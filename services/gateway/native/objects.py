@@ -13,7 +13,7 @@ from aismesh.cmn.ranges import parse_range
 from aismesh.protos import types_pb2
 from services.gateway import body
 from services.gateway.native import errors as nerr
-from services.gateway.native import object_mpt, object_ops
+from services.gateway.native import object_mpt, object_ops, promote
 from services.gateway.native.common import bck_from_query, cluster, flag
 
 bp = Blueprint("native_objects", __name__)
@@ -60,6 +60,8 @@ def attr_headers(a: types_pb2.ObjAttrs, props: set[str] | None = None) -> dict[s
 @bp.route("/v1/objects/<path:_rest>", methods=["GET", "PUT", "HEAD", "DELETE", "PATCH", "POST"])
 def obj(_rest: str) -> Response:
     bucket, name = _bucket_and_name()
+    if not name and request.method == "POST":
+        return promote.bucket_action(bucket)
     if not name:
         raise errors.InvalidArgument(f'object name is missing in "{request.path}"')
     c = cluster()
