@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
+import lz4.frame
 import pytest
 import requests
 from aistore.sdk import ArchiveConfig, Client, ListObjectFlag
@@ -321,3 +322,26 @@ def test_batch_get(client: Client, bck: Any) -> None:
         assert t.getnames() == [f"{bck.name}/b1"]
     with pytest.raises(AISError):
         list(client.batch(["missing"], bucket=bck, cont_on_err=False).get())
+
+
+def _tar_lz4(files: dict[str, bytes]) -> bytes:
+    return bytes(lz4.frame.compress(_tar(files)))
+
+
+def test_tar_lz4_shards_list_read_and_write(client: Client, bck: Any) -> None:
+    files = {"a/1.jpg": b"one", "b/2.jpg": b"two"}
+    bck.object("s.tar.lz4").get_writer().put_content(_tar_lz4(files))
+    got = bck.object("s.tar.lz4").get_reader(archive_config=ArchiveConfig(archpath="b/2.jpg")).read_all()
+    assert got == b"two"
+    names = names_of(bck, flags=[ListObjectFlag.ARCH_DIR])
+    assert names == ["s.tar.lz4", "s.tar.lz4/a/1.jpg", "s.tar.lz4/b/2.jpg"]
+    fill(bck, ["x1", "x2"])
+    job = bck.objects(obj_names=["x1", "x2"]).archive("out.tar.lz4")
+    assert client.job(job[0] if isinstance(job, list) else job).wait(timeout=30, verbose=False).success
+    raw = lz4.frame.decompress(bck.object("out.tar.lz4").get_reader().read_all())
+    with tarfile.open(fileobj=io.BytesIO(raw)) as t:
+        assert sorted(t.getnames()) == ["x1", "x2"]
+    with pytest.raises(AISError) as ei:
+        bck.object("x1.tar.lz4").get_writer().put_content(b"not lz4")
+        bck.object("x1.tar.lz4").get_reader(archive_config=ArchiveConfig(archpath="a")).read_all()
+    assert ei.value.status_code == 400 and "tar.lz4" in ei.value.message
