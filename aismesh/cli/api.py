@@ -85,9 +85,9 @@ class API:
 
     # --- buckets -----------------------------------------------------------------------------
 
-    def list_buckets(self, provider: str = "") -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self.request("GET", "buckets", query={"provider": provider},
-                                                 action="list").json() or []
+    def list_buckets(self, provider: str = "", namespace: str = "") -> list[dict[str, Any]]:
+        query = {"provider": provider, **({"namespace": namespace} if namespace else {})}
+        out: list[dict[str, Any]] = self.request("GET", "buckets", query=query, action="list").json() or []
         return out
 
     def bucket(self, bck: BucketURI, method: str, action: str | None = None, value: Any = None,

@@ -38,6 +38,8 @@ def _object(text: str) -> tuple[uri.BucketURI, str]:
 def ls(api: API, args: argparse.Namespace, out: TextIO) -> int:
     target = args.uri or ""
     bck, obj = (uri.parse(target) if target else (uri.BucketURI("", ""), ""))
+    if not bck.name and "://@" in target:  # ais://@ (every remote cluster) or ais://@alias
+        return _ls_buckets(api, bck.provider, args, out, namespace=f"@{bck.ns_uuid or '@'}#")
     if not bck.name:
         return _ls_buckets(api, bck.provider if target else "", args, out)
     if obj and not args.prefix:
@@ -45,8 +47,8 @@ def ls(api: API, args: argparse.Namespace, out: TextIO) -> int:
     return _ls_objects(api, bck, args, out)
 
 
-def _ls_buckets(api: API, provider: str, args: argparse.Namespace, out: TextIO) -> int:
-    buckets = api.list_buckets(provider)
+def _ls_buckets(api: API, provider: str, args: argparse.Namespace, out: TextIO, namespace: str = "") -> int:
+    buckets = api.list_buckets(provider, namespace)
     if args.json:
         fmt.dump_json(out, buckets)
         return 0
@@ -200,6 +202,11 @@ def _pairs(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _set_value(value: Any) -> str:
+    """A value in a "set to" line: empty stays "" (as AIS prints `(was: "")`), not the table's "-"."""
+    return "" if value in ("", None) else fmt.show_value(value)
+
+
 def props_set(api: API, args: argparse.Namespace, out: TextIO) -> int:
     bck = _bucket(args.bucket)
     if args.reset:
@@ -222,7 +229,7 @@ def props_set(api: API, args: argparse.Namespace, out: TextIO) -> int:
         out.write("Bucket props were not changed (the given values are already set).\n")
         return 0
     for key in changed:
-        out.write(f'"{key}" set to: "{fmt.show_value(new.get(key))}" (was: "{fmt.show_value(old.get(key))}")\n')
+        out.write(f'"{key}" set to: "{_set_value(new.get(key))}" (was: "{_set_value(old.get(key))}")\n')
     out.write("\nBucket props successfully updated.\n")
     return 0
 

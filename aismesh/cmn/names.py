@@ -63,6 +63,13 @@ class Bck:
     def is_remote(self) -> bool:
         return self.provider != "ais" or bool(self.ns_uuid)
 
+    @property
+    def adapter(self) -> str:
+        """The backend adapter that serves the bucket: a remote cluster's namespace
+        (``ais://@remais/b``, ``s3://@remais/data``) goes through the ais adapter, the remote
+        cluster then reaches the provider."""
+        return "ais" if self.ns_uuid else self.provider
+
     def to_proto(self) -> types_pb2.Bck:
         return types_pb2.Bck(
             provider=self.provider, name=self.name,
@@ -78,6 +85,21 @@ class Bck:
         provider, ns, name = uname.split("/", 2)
         uuid, _, ns_name = ns.removeprefix("@").partition("#")
         return cls(name=name, provider=provider, ns_uuid=uuid, ns_name=ns_name)
+
+
+def parse_bck_uri(uri: str) -> Bck:
+    """``s3://@remais/data``, ``ais://@uuid#ns/b``, ``ais://b`` -> Bck; raises InvalidArgument."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or not rest:
+        raise InvalidArgument(f'invalid bucket "{uri}": expected PROVIDER://[@UUID[#NS]/]BUCKET (e.g. s3://@remais/data)')
+    provider = normalize_provider(scheme)
+    uuid = ns = ""
+    if rest.startswith(("@", "#")):
+        ns_part, _, rest = rest.partition("/")
+        uuid, ns = parse_namespace(ns_part)
+    if not rest or "/" in rest.strip("/"):
+        raise InvalidArgument(f'invalid bucket "{uri}": expected a bucket, not an object or nothing')
+    return Bck(name=rest.strip("/"), provider=provider, ns_uuid=uuid, ns_name=ns)
 
 
 def parse_namespace(wire: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from aismesh.cmn.checksum import TYPES as CHECKSUM_TYPES
 from aismesh.cmn.errors import InvalidArgument
+from aismesh.cmn.names import parse_bck_uri
 
 ACCESS_ALL = (1 << 64) - 1
 MAX_UINT64 = ACCESS_ALL
@@ -322,6 +323,39 @@ def validate(props: dict[str, Any]) -> None:
     backend = props.get("backend_bck") or {}
     if backend.get("name") and props.get("provider", "ais") != "ais":
         raise InvalidArgument("invalid backend_bck: only ais:// buckets may have a backend bucket")
+    problem = backend_bck_error(backend)
+    if problem:
+        raise InvalidArgument(problem)
+
+
+# backend_bck: a local ais:// bucket that fronts another one (a remote cluster's, or a cloud
+# bucket directly or through a remote cluster); what it reads is cached under the local bucket.
+ENFORCED = ENFORCED | frozenset({"backend_bck.name", "backend_bck.provider", "backend_bck.namespace.uuid",
+                                 "backend_bck.namespace.name"})
+NO_BACKEND = {"name": "", "provider": "", "namespace": {"uuid": "", "name": ""}}
+
+
+def backend_bck_error(backend: dict[str, Any]) -> str:
+    """Why a backend_bck section is unusable, or "" (empty means no backend)."""
+    name, provider = backend.get("name") or "", backend.get("provider") or ""
+    uuid = (backend.get("namespace") or {}).get("uuid") or ""
+    if not name and not provider and not uuid:
+        return ""
+    if not name or not provider:
+        return "invalid backend_bck: both name and provider must be set (e.g. backend_bck=s3://@remais/data)"
+    if provider == "ais" and not uuid:
+        return (f'invalid backend_bck "ais://{name}": an ais:// backend must be a remote cluster\'s bucket '
+                f"(ais://@ALIAS/{name})")
+    return ""
+
+
+def backend_bck_partial(text: str) -> dict[str, Any]:
+    """``backend_bck=s3://@remais/data`` (or ``none``) as a partial props document."""
+    if text.strip().lower() in ("", "none"):
+        return {"backend_bck": copy.deepcopy(NO_BACKEND)}
+    b = parse_bck_uri(text.strip())
+    return {"backend_bck": {"name": b.name, "provider": b.provider,
+                            "namespace": {"uuid": b.ns_uuid, "name": b.ns_name}}}
 
 
 def not_enforced(props: dict[str, Any]) -> list[str]:
@@ -380,6 +414,9 @@ def partial_from_pairs(pairs: dict[str, str]) -> dict[str, Any]:
     for path, text in pairs.items():
         if path in READ_ONLY:
             raise InvalidArgument(f'bucket property "{path}" is read-only')
+        if path == "backend_bck":  # one URI for the whole section, as AIS's CLI takes it
+            out = merge(out, backend_bck_partial(text))
+            continue
         _set_path(out, path, parse_value(path, text))
     return out
 

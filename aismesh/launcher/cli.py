@@ -51,8 +51,11 @@ def _prepare(args: argparse.Namespace) -> State:
     data = os.path.abspath(args.data)
     os.makedirs(os.path.join(data, "logs"), exist_ok=True)
     prev = State.load(data)
+    backends = _providers(args.backends)
+    if args.remote and "ais" not in backends:  # remote clusters are reached through the ais adapter
+        backends.append("ais")
     st = State(data=data, host=args.host, port=args.port, targets=args.targets, metadata=args.metadata_replicas,
-               backends=_providers(args.backends))
+               backends=backends)
     st.ports = assign_ports(services.port_names(args.targets, args.metadata_replicas, st.backends),
                             prev.ports if prev else {}, args.host, {args.port})
     return st
@@ -83,6 +86,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         _providers(args.backends)
     except Exception as e:
         return _fail(f"--backends: {e}", 2)
+    try:
+        remotes = [_remote_arg(r) for r in args.remote]
+    except ValueError as e:
+        return _fail(f"--remote: {e}", 2)
     data = os.path.abspath(args.data)
     os.makedirs(os.path.join(data, "logs"), exist_ok=True)
     lock = _lock(data)
@@ -113,6 +120,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         if sup.stopping.is_set() and str(e) == "stopping":
             return 0
         return _fail(f"{e}; see {os.path.join(data, 'logs')}")
+    try:
+        _attach_remotes(st, remotes)
+    except Exception as e:
+        sup.stop_all()
+        return _fail(f"--remote: {e}")
     print(_endpoints(st), flush=True)
     print("Ctrl-C stops every service (data is kept).", flush=True)
     sup.watch()
@@ -126,7 +138,7 @@ def _detach(args: argparse.Namespace, data: str) -> int:
     argv = [sys.executable, "-m", "aismesh.launcher.cli", "up", "--data", data, "--host", args.host,
             "--port", str(args.port), "--targets", str(args.targets), "--workers", str(args.workers),
             "--local-socket", args.local_socket, "--metadata-replicas", str(args.metadata_replicas),
-            "--backends", args.backends]
+            "--backends", args.backends, *(w for r in args.remote for w in ("--remote", r))]
     with open(os.path.join(data, "logs", "launcher.log"), "ab") as logf:
         proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -136,10 +148,68 @@ def _detach(args: argparse.Namespace, data: str) -> int:
             return _fail(f"the mesh did not start:\n{_tail(os.path.join(data, 'logs', 'launcher.log'))}")
         st = State.load(data)
         if st is not None and st.supervisor_pid == proc.pid and _all_healthy(st):
+            try:  # the supervisor attaches them too; here so they are attached when up returns
+                _attach_remotes(st, [_remote_arg(r) for r in args.remote])
+            except Exception as e:
+                return _fail(f"--remote: {e}")
             print(_endpoints(st))
             return 0
         time.sleep(0.1)
     return _fail("the mesh was not healthy within 120 s; see " + os.path.join(data, "logs"))
+
+
+def _remote_arg(text: str) -> tuple[str, str]:
+    """``alias=http://h:p[,http://h2:p]`` -> (alias, urls); raises ValueError naming the problem."""
+    alias, sep, urls = text.partition("=")
+    alias = alias.strip()
+    items = [u.strip().rstrip("/") for u in urls.split(",") if u.strip()]
+    if not sep or not alias or not items:
+        raise ValueError(f'"{text}" is not ALIAS=URL[,URL2...]')
+    bad = [u for u in items if not u.startswith(("http://", "https://"))]
+    if bad:
+        raise ValueError(f'invalid remote cluster URL "{bad[0]}": expected http(s)://host:port')
+    return alias, ",".join(items)
+
+
+def _remote_smap(urls: str) -> dict[str, Any] | None:
+    """The cluster map the first answering URL serves (GET /v1/daemon?what=smap), or None."""
+    for url in urls.split(","):
+        try:
+            with urllib.request.urlopen(f"{url}/v1/daemon?what=smap", timeout=2) as r:
+                smap = json.loads(r.read(1 << 20))
+        except (OSError, ValueError):
+            continue
+        if isinstance(smap, dict) and isinstance(smap.get("uuid"), str) and smap["uuid"]:
+            return smap
+    return None
+
+
+def _attach_remotes(st: State, remotes: list[tuple[str, str]]) -> None:
+    """Attach ``--remote`` clusters (kept in etcd; the remote need not be online). The gateway
+    learns each one's UUID and map when it first answers (ais show remote-cluster)."""
+    if not remotes:
+        return
+    import grpc
+
+    from aismesh.protos import metadata_pb2, metadata_pb2_grpc
+
+    with grpc.insecure_channel(f"{st.host}:{st.ports['metadata']}") as ch:
+        stub = metadata_pb2_grpc.MetadataStub(ch)
+        for alias, urls in remotes:
+            record = metadata_pb2.RemoteCluster(alias=alias, url=urls)
+            smap = _remote_smap(urls)
+            if smap is not None:  # online now: its UUID names it too (ais://@UUID/b)
+                record.uuid, record.smap_json, record.seen_ns = smap["uuid"], json.dumps(smap), time.time_ns()
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    stub.AttachRemote(record, timeout=5)
+                    break
+                except grpc.RpcError as e:
+                    # The metadata service may still be electing its primary: wait for it.
+                    if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                        raise RuntimeError(f'cannot attach "{alias}": {e.details()}') from None
+                    time.sleep(0.2)
 
 
 def _tail(path: str, lines: int = 30) -> str:
@@ -252,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(alias az), oci (alias oc; needs the oci extra); each reads its usual environment "
                     "(AWS_ENDPOINT_URL, AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS, STORAGE_EMULATOR_HOST, "
                     "AZURE_STORAGE_CONNECTION_STRING, OCI_*, ...). Default: none (ais:// buckets only)")
+    up.add_argument("--remote", action="append", default=[], metavar="ALIAS=URL[,URL2]",
+                    help="attach a remote AIS cluster at start (repeatable; kept in etcd; it need not be online); "
+                    "also starts the ais adapter that reaches ais://@ALIAS/BUCKET")
     up.add_argument("--detach", action="store_true", help="run in the background; return once healthy")
     up.add_argument("--local-socket", choices=("auto", "off"), default="auto",
                     help="same-host fast path between gateway and storage nodes: auto (an abstract socket "

@@ -34,8 +34,9 @@ def metadata_names(n: int) -> list[str]:
     return ["metadata", *(f"metadata{i}" for i in range(2, n + 1))]
 
 
-# Providers with an adapter in services/backends/ (the launcher refuses others).
-ADAPTERS = ("aws", "ht", "gcp", "azure", "oci")
+# Providers with an adapter in services/backends/ (the launcher refuses others); "ais" is the
+# adapter for remote AIS clusters (ais://@alias/b), started with --backends ais or any --remote.
+ADAPTERS = ("aws", "ht", "gcp", "azure", "oci", "ais")
 
 
 def backend_names(providers: list[str] | tuple[str, ...]) -> list[str]:
@@ -90,6 +91,7 @@ def build_specs(st: State, workers: int, local_socket: str = "auto") -> list[Ser
         addr = f"{h}:{p[name]}"
         specs.append(ServiceSpec(name, "backend", (
             py, "-m", f"services.backends.{provider}", "--listen", addr,
+            *(("--metadata", meta_addr) if provider == "ais" else ()),  # where the attachments are
         ), addr, os.path.join(logs, f"{name}.log")))
     for t in target_names(st.targets):
         addr = f"{h}:{p[t]}"

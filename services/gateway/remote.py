@@ -1,12 +1,19 @@
 """Remote buckets at the gateway: first access (confirm through the adapter, add to the BMD
 atomically, then serve), listing through the adapter with cached marks, evict and prefetch.
 
+Three kinds of bucket reach a backend: cloud buckets (``s3://b``), buckets of an attached AIS
+cluster (``ais://@remais/b``, also ``s3://@remais/b``: the remote cluster reaches the cloud),
+and a local ``ais://`` bucket whose ``backend_bck`` names one of those (it fronts that bucket,
+its cache lives under the local name). ``backend_of`` says which bucket the adapter is asked
+about; ``Bck.adapter`` says which adapter.
+
 The storage nodes do the object work (cold GET, write-through); this module only decides
 which calls to make. Every adapter call has a deadline (aismesh.cmn.backends.CONTROL_S).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -49,15 +56,45 @@ def list_access(flags: int) -> Access:
     return Access(head_remote=not flags & LS_DONT_HEAD_REMOTE, add_to_bmd=not flags & LS_DONT_ADD_REMOTE)
 
 
+# BucketRef.extra key: the uname of the bucket a local bucket fronts (its backend_bck).
+BACKEND_BCK_KEY = "backend_bck"
+
+
 def is_remote(bck: Bck) -> bool:
-    return bck.provider != "ais"
+    return bck.is_remote
+
+
+def backend_bck(props_doc: dict[str, Any]) -> Bck | None:
+    """The bucket a local bucket's ``backend_bck`` names, or None."""
+    b = props_doc.get("backend_bck") or {}
+    if not b.get("name") or not b.get("provider"):
+        return None
+    ns = b.get("namespace") or {}
+    return Bck(name=b["name"], provider=b["provider"], ns_uuid=ns.get("uuid") or "", ns_name=ns.get("name") or "")
+
+
+def backend_of(entry: BucketEntry) -> Bck | None:
+    """The bucket the adapter is asked about for ``entry``: itself when remote, its backend_bck
+    when it fronts one, else None (an ais:// bucket of this cluster)."""
+    if entry.bck.is_remote:
+        return entry.bck
+    return backend_bck(entry.props)
+
+
+def fronts_remote(entry: BucketEntry) -> bool:
+    """Whether objects of ``entry`` are read from (and written through to) a backend."""
+    return backend_of(entry) is not None
 
 
 def ref(entry: BucketEntry) -> types_pb2.BucketRef:
-    """The bucket as nodes see it; remote buckets carry their backend settings."""
+    """The bucket as nodes see it; remote buckets carry their backend settings, a bucket with a
+    backend_bck also the backend's uname (the node caches under the local bucket)."""
     r = entry.ref()
-    if is_remote(entry.bck):
+    backend = backend_of(entry)
+    if backend is not None:
         r.extra.update(flatten_extra(entry.props))
+        if backend != entry.bck:
+            r.extra[BACKEND_BCK_KEY] = backend.uname
     return r
 
 
@@ -72,14 +109,54 @@ def policy(entry: BucketEntry) -> storage_pb2.RemotePolicy:
 
 
 def remote_bucket(entry: BucketEntry) -> backend_pb2.RemoteBucket:
-    return backend_pb2.RemoteBucket(bck=entry.bck.to_proto(), extra=flatten_extra(entry.props))
+    backend = backend_of(entry) or entry.bck
+    return backend_pb2.RemoteBucket(bck=backend.to_proto(), extra=flatten_extra(entry.props))
 
 
 def _call(backends: Backends, bck: Bck, method: str, request: Any) -> Any:
     try:
-        return getattr(backends.stub(bck.provider), method)(request, timeout=CONTROL_S)
+        return getattr(backends.stub(bck.adapter), method)(request, timeout=CONTROL_S)
     except grpc.RpcError as e:
         raise adapter_error(e, bck) from None
+
+
+# --- remote AIS clusters -------------------------------------------------------------------
+
+
+def attachment(c: Cluster, key: str) -> metadata_pb2.RemoteCluster:
+    """The attached cluster ``key`` (alias or UUID) names; NotFound when none does."""
+    attached = list(c.remotes().remotes)
+    found = next((r for r in attached if r.alias == key), None) or next(
+        (r for r in attached if r.uuid and r.uuid == key), None)
+    if found is None:
+        raise errors.NotFound(f'remote cluster "{key}" is not attached (attach it with '
+                              f'"ais cluster remote-attach {key}=URL")', reason="remote-cluster")
+    return found
+
+
+def canonical(c: Cluster, bck: Bck) -> Bck:
+    """A remote cluster's bucket named by UUID is the same bucket as by alias: one BMD entry
+    (and one cache), keyed by the alias users attach with."""
+    if not bck.ns_uuid:
+        return bck
+    a = attachment(c, bck.ns_uuid)
+    return Bck(name=bck.name, provider=bck.provider, ns_uuid=a.alias, ns_name=bck.ns_name)
+
+
+def list_remote_buckets(c: Cluster, provider: str, ns_uuid: str) -> list[Bck]:
+    """The buckets of one attached cluster (``ns_uuid`` its alias or UUID), or of every one that
+    answers now (``ns_uuid`` "@" or "")."""
+    if ns_uuid not in ("", "@"):
+        ns_uuid = attachment(c, ns_uuid).alias
+    key = Bck(name="", provider="ais", ns_uuid=ns_uuid or "@")
+    resp = _call(c.backends, key, "ListBuckets", backend_pb2.BackendListBucketsRequest(
+        provider=provider or "ais", ns=types_pb2.Namespace(uuid=ns_uuid)))
+    return sorted((Bck.from_proto(b) for b in resp.buckets), key=lambda b: b.uname)
+
+
+def destroy_remote(c: Cluster, entry: BucketEntry) -> None:
+    """Destroy a remote cluster's bucket there (its BMD entry and cache here go next)."""
+    _call(c.backends, entry.bck, "DestroyBucket", backend_pb2.BackendBucketRequest(bucket=remote_bucket(entry)))
 
 
 def first_access(c: Cluster, bck: Bck, access: Access = Access(), partial: dict[str, Any] | None = None
@@ -91,6 +168,12 @@ def first_access(c: Cluster, bck: Bck, access: Access = Access(), partial: dict[
     problem = identity_error(bck)  # before any adapter sees the name
     if problem:
         raise errors.InvalidArgument(problem, bck=bck.to_proto())
+    if bck.ns_uuid:
+        named = bck
+        bck = canonical(c, bck)
+        if bck != named:
+            with contextlib.suppress(errors.BucketNotFound):
+                return c.meta.bucket(bck)
     given = partial or {}
     extra = flatten_extra(given)
     remote: dict[str, Any] = {}
@@ -118,7 +201,7 @@ def _remote_entry(a: backend_pb2.BackendObjAttrs) -> types_pb2.ObjAttrs:
 def list_remote(c: Cluster, entry: BucketEntry, prefix: str, start_after: str, page_size: int, delimiter: str
                 ) -> tuple[list[types_pb2.ObjAttrs], bool]:
     """One page of the remote's listing, each entry marked cached or not."""
-    resp = _call(c.backends, entry.bck, "ListObjects", backend_pb2.BackendListObjectsRequest(
+    resp = _call(c.backends, backend_of(entry) or entry.bck, "ListObjects", backend_pb2.BackendListObjectsRequest(
         bucket=remote_bucket(entry), prefix=prefix, start_after=start_after, page_size=page_size,
         delimiter=delimiter))
     out = [_remote_entry(a) for a in resp.entries if not start_after or a.name > start_after]
@@ -163,7 +246,7 @@ def list_cached(c: Cluster, entry: BucketEntry, prefix: str) -> Iterable[str]:
 def list_all_remote(c: Cluster, entry: BucketEntry, prefix: str) -> Iterable[str]:
     token = ""
     while True:
-        resp = _call(c.backends, entry.bck, "ListObjects", backend_pb2.BackendListObjectsRequest(
+        resp = _call(c.backends, backend_of(entry) or entry.bck, "ListObjects", backend_pb2.BackendListObjectsRequest(
             bucket=remote_bucket(entry), prefix=prefix, continuation_token=token, page_size=1000))
         for a in resp.entries:
             if not a.is_dir:

@@ -40,15 +40,30 @@ class RemoteCtx:
     rb: backend_pb2.RemoteBucket
     policy: storage_pb2.RemotePolicy
 
+    @property
+    def adapter(self) -> str:
+        """The adapter the backend bucket (rb) is reached through (ais for a remote cluster's)."""
+        return Bck.from_proto(self.rb.bck).adapter
+
+
+# BucketRef.extra key the gateway sets on a local bucket that fronts another (its backend_bck):
+# the backend's uname; the cache stays under the local bucket.
+BACKEND_BCK_KEY = "backend_bck"
+
 
 def ctx_of(ref: types_pb2.BucketRef, policy: storage_pb2.RemotePolicy | None = None) -> RemoteCtx:
     bck = Bck.from_proto(ref.bck)
-    return RemoteCtx(bck=bck, bid=ref.bid, rb=backend_pb2.RemoteBucket(bck=ref.bck, extra=dict(ref.extra)),
+    backend = Bck.from_uname(ref.extra[BACKEND_BCK_KEY]).to_proto() if ref.extra.get(BACKEND_BCK_KEY) else ref.bck
+    extra = {k: v for k, v in ref.extra.items() if k != BACKEND_BCK_KEY}
+    return RemoteCtx(bck=bck, bid=ref.bid, rb=backend_pb2.RemoteBucket(bck=backend, extra=extra),
                      policy=policy or storage_pb2.RemotePolicy())
 
 
 def is_remote_ref(ref: types_pb2.BucketRef) -> bool:
-    return bool(ref.bck.provider) and ref.bck.provider != "ais"
+    """Objects of this bucket live at a backend: a cloud bucket, a remote cluster's bucket
+    (ais://@alias/b), or a local bucket with a backend_bck."""
+    return ((bool(ref.bck.provider) and ref.bck.provider != "ais") or bool(ref.bck.ns.uuid)
+            or bool(ref.extra.get(BACKEND_BCK_KEY)))
 
 
 def remote_attrs(a: backend_pb2.BackendObjAttrs) -> types_pb2.ObjAttrs:
@@ -131,7 +146,7 @@ class RemoteObjects:
 
     def head_remote(self, c: RemoteCtx, name: str) -> backend_pb2.BackendObjAttrs:
         try:
-            a: backend_pb2.BackendObjAttrs = self.backends.stub(c.bck.provider).HeadObject(
+            a: backend_pb2.BackendObjAttrs = self.backends.stub(c.adapter).HeadObject(
                 backend_pb2.BackendObjectRequest(bucket=c.rb, name=name), timeout=CONTROL_S)
         except grpc.RpcError as e:
             raise adapter_error(e, c.bck) from None
@@ -142,7 +157,7 @@ class RemoteObjects:
         req = backend_pb2.BackendGetRequest(bucket=c.rb, name=name)
         if rng is not None:
             req.range.CopyFrom(rng)
-        call = self.backends.stub(c.bck.provider).GetObject(req)
+        call = self.backends.stub(c.adapter).GetObject(req)
         stall = _Stall(call, STALL_S)
         stall.beat()
         try:
@@ -342,7 +357,7 @@ class RemoteObjects:
 
         timeout = CONTROL_S + STALL_S + size / MIN_RATE
         try:
-            a: backend_pb2.BackendObjAttrs = self.backends.stub(c.bck.provider).PutObject(requests(), timeout=timeout)
+            a: backend_pb2.BackendObjAttrs = self.backends.stub(c.adapter).PutObject(requests(), timeout=timeout)
         except grpc.RpcError as e:
             raise adapter_error(e, c.bck) from None
         return remote_attrs(a)
@@ -351,7 +366,7 @@ class RemoteObjects:
         """Delete on the backend first, then the cached copy; NotFound only when neither had it."""
         remote_missing = False
         try:
-            self.backends.stub(c.bck.provider).DeleteObject(
+            self.backends.stub(c.adapter).DeleteObject(
                 backend_pb2.BackendObjectRequest(bucket=c.rb, name=name), timeout=CONTROL_S)
         except grpc.RpcError as e:
             err = adapter_error(e, c.bck)

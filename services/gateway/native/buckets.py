@@ -11,7 +11,7 @@ import msgpack
 from flask import Blueprint, Response, request
 
 from aismesh.cmn import errors
-from aismesh.cmn.names import ais_bucket_name_error, normalize_provider
+from aismesh.cmn.names import ais_bucket_name_error, normalize_provider, parse_namespace
 from aismesh.cmn.ranges import MAX_INT64
 from aismesh.protos import types_pb2
 from services.gateway import remote
@@ -43,9 +43,13 @@ def buckets_root() -> Response:
     if request.method == "GET" and action in ("list", ""):
         provider = request.args.get("provider", "")
         provider = normalize_provider(provider) if provider else ""
-        out = [{"name": e.bck.name, "provider": e.bck.provider,
-                "namespace": {"uuid": e.bck.ns_uuid, "name": e.bck.ns_name}}
-               for e in cluster().list_buckets(provider)]
+        ns_uuid, _ = parse_namespace(request.args.get("namespace", ""))
+        if ns_uuid:  # @@# (any remote cluster) or @alias#: ask the remote clusters
+            bcks = remote.list_remote_buckets(cluster(), provider, ns_uuid)
+        else:
+            bcks = [e.bck for e in cluster().list_buckets(provider)]
+        out = [{"name": b.name, "provider": b.provider, "namespace": {"uuid": b.ns_uuid, "name": b.ns_name}}
+               for b in bcks]
         return Response(json.dumps(out), content_type="application/json")
     # /v1/buckets/ with an action: the bucket name is empty.
     if action == "create-bck":
@@ -80,6 +84,8 @@ def bucket(name: str) -> Response:
         access = remote.list_access(int_field(msg_value(msg, _LSO), "flags", _LSO, quoted=True))
     entry = c.bucket(bck, access)
     if m == "DELETE" and action in ("destroy-bck", ""):
+        if entry.bck.ns_uuid:  # a remote cluster's bucket: destroyed there, then forgotten here
+            remote.destroy_remote(c, entry)
         c.destroy_bucket(entry)
         return Response(b"", status=200)
     if m == "HEAD":

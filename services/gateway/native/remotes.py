@@ -56,11 +56,27 @@ def probe(url: str) -> dict[str, Any] | None:
     return smap
 
 
-def _probe_quiet(url: str) -> dict[str, Any] | None:
-    try:
-        return probe(url)
-    except NotACluster:
-        return None
+def _probe_quiet(urls: str) -> dict[str, Any] | None:
+    """The map of the first of an attachment's URLs (comma-separated) that answers as a cluster."""
+    for url in (u.strip() for u in urls.split(",") if u.strip()):
+        try:
+            smap = probe(url)
+        except NotACluster:
+            continue
+        if smap is not None:
+            return smap
+    return None
+
+
+def refresh(attached: list[metadata_pb2.RemoteCluster]) -> list[dict[str, Any] | None]:
+    """Ask every attachment for its cluster map (in parallel, a short deadline each) and keep
+    what answered in etcd; the answers, in order (None: no answer now)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(attached)))) as pool:
+        answers = list(pool.map(lambda r: _probe_quiet(r.url), attached))
+    for r, answer in zip(attached, answers, strict=True):
+        if answer is not None:
+            cluster().attach_remote(_known(r.alias, r.url, answer))
+    return answers
 
 
 def _known(alias: str, url: str, smap: dict[str, Any]) -> metadata_pb2.RemoteCluster:
@@ -109,12 +125,9 @@ def remote_list(args: dict[str, Any]) -> dict[str, Any]:
     """Every attachment, refreshed from the remote when it answers now."""
     c = cluster()
     attached = c.remotes()
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(attached.remotes)))) as pool:
-        answers = list(pool.map(lambda r: _probe_quiet(r.url), attached.remotes))
+    answers = refresh(list(attached.remotes))
     out = []
     for r, answer in zip(attached.remotes, answers, strict=True):
-        if answer is not None:
-            c.attach_remote(_known(r.alias, r.url, answer))
         smap = answer if answer is not None else (json.loads(r.smap_json) if r.smap_json else None)
         entry: dict[str, Any] = {"url": r.url, "alias": r.alias, "online": answer is not None,
                                  "uuid": smap["uuid"] if smap is not None else NEVER_REACHED}
