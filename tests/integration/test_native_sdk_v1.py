@@ -1,4 +1,4 @@
-"""The 1.x line of the `aistore` SDK (the latest 1.x release, unmodified) against the running mesh.
+"""The 1.x line of the `aistore` SDK (the latest 1.x release, unmodified) against a mesh with an aws backend (moto).
 
 The venv holds the 2.x SDK, so the 1.x release is installed into its own target directory
 (``.cache/aistore1``, once, quietly) and the cases below run in a subprocess whose PYTHONPATH puts
@@ -133,6 +133,18 @@ def case_object_group_delete(client: Any) -> None:
         b.delete(missing_ok=True)
 
 
+def case_object_group_prefetch_of_a_remote_bucket(client: Any) -> None:
+    from aistore.sdk import ListObjectFlag
+
+    b = client.bucket(os.environ["V1_REMOTE_BUCKET"], provider="aws")  # holds r0, r1, r2 (put by the test)
+    assert sorted(e.name for e in b.list_all_objects()) == ["r0", "r1", "r2"]
+    assert b.list_objects(flags=[ListObjectFlag.CACHED]).entries == []
+    job = b.objects(obj_names=["r0", "r2"]).prefetch()
+    client.job(job).wait(timeout=60, verbose=False)
+    assert [e.name for e in b.list_objects(flags=[ListObjectFlag.CACHED]).entries] == ["r0", "r2"]
+    assert b.object("r2").get_reader().read_all() == b"remote r2"
+
+
 def case_object_group_prefetch_of_ais_bucket_is_refused(client: Any) -> None:
     from aistore.sdk.errors import AISError, InvalidBckProvider
 
@@ -208,7 +220,13 @@ if __name__ == "__main__":
 
 # ---- the pytest side: install 1.x once, run the cases in a subprocess, one test per case ---------
 
-import pytest  # noqa: E402  (the subprocess above needs nothing but the SDK)
+from collections.abc import Iterator  # noqa: E402  (the subprocess above needs nothing but the SDK)
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+
+from tests.conformance import emulators  # noqa: E402
+from tests.integration.conftest import running_mesh  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -231,10 +249,25 @@ def install_sdk1() -> str:
 
 
 @pytest.fixture(scope="module")
-def v1_results(mesh: Any) -> dict[str, dict[str, Any]]:
+def v1_results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
+    """A mesh with moto as its aws backend (prefetch needs a remote bucket), and the 1.x cases run against it."""
     target = install_sdk1()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([target, *filter(None, [os.environ.get("PYTHONPATH")])]))
-    done = subprocess.run([sys.executable, os.path.abspath(__file__), mesh.url], capture_output=True, text=True,
+    work = str(tmp_path_factory.mktemp("sdk1"))
+    with emulators.moto(work) as m, running_mesh(os.path.join(work, "mesh"), "--backends", "aws",
+                                                 env=emulators.aws_env(m.port)) as mesh:
+        remote = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{m.port}", region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        bucket = f"v1-remote-{os.urandom(3).hex()}"
+        remote.create_bucket(Bucket=bucket)
+        for i in range(3):
+            remote.put_object(Bucket=bucket, Key=f"r{i}", Body=f"remote r{i}".encode())
+        yield run_cases(mesh.url, target, {"V1_REMOTE_BUCKET": bucket})
+
+
+def run_cases(url: str, target: str, extra_env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    pythonpath = os.pathsep.join([target, *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = dict(os.environ, PYTHONPATH=pythonpath, **extra_env)
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), url], capture_output=True, text=True,
                           env=env, timeout=400, cwd=target)
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert lines and done.returncode == 0, f"the 1.x runner failed:\n{done.stdout}\n{done.stderr}"
