@@ -11,7 +11,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
+
+from tests.integration.test_remote_buckets import World, world  # noqa: F401  (a mesh with moto behind aws://)
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +92,22 @@ def test_every_version_is_kept_and_read_by_id(s3: Any, vbucket: str) -> None:
     assert [(v["VersionId"], v["IsLatest"]) for v in listed] == [(ids[2], True), (ids[1], False), (ids[0], False)]
     # the native API sees the latest version only
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=b)["Contents"]] == ["k"]
+
+
+def test_the_native_api_sees_the_latest_version(s3: Any, vbucket: str, mesh: Any) -> None:
+    b = vbucket
+    s3.put_object(Bucket=b, Key="k", Body=b"old")
+    latest = s3.put_object(Bucket=b, Key="k", Body=b"latest")["VersionId"]
+    with urllib.request.urlopen(f"{mesh.url}/v1/objects/{b}/k?provider=ais") as r:
+        assert r.read() == b"latest" and r.headers["Ais-Version"] == latest
+    listed = requests.get(f"{mesh.url}/v1/buckets/{b}?provider=ais", headers={"Content-Type": "application/json"},
+                          data=json.dumps({"action": "list", "value": {"props": "name,version"}}), timeout=10)
+    entries = listed.json()["entries"]
+    assert [(e["name"], e.get("version")) for e in entries] == [("k", latest)]
+    s3.delete_object(Bucket=b, Key="k")  # a delete marker: the key is gone for the native API too
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"{mesh.url}/v1/objects/{b}/k?provider=ais")
+    assert e.value.code == 404
 
 
 def test_unknown_and_malformed_version_ids(s3: Any, vbucket: str) -> None:
@@ -262,3 +281,19 @@ def test_aws_cli_versioning(aws_cli: Callable[..., Any], s3: Any, bucket: str) -
                    "--version-id", v["VersionId"]).returncode == 0
     after = run("s3api", "list-object-versions", "--bucket", bucket)
     assert after.returncode == 0 and "Versions" not in json.loads(after.stdout or b"{}")
+
+
+def test_remote_buckets_keep_no_versions_here(world: World) -> None:  # noqa: F811
+    name = f"vremote-{os.urandom(3).hex()}"
+    world.moto.create_bucket(Bucket=name)
+    world.moto.put_object(Bucket=name, Key="k", Body=b"remote")
+    world.create("aws", name)
+    s3 = world.gw
+    assert "Status" not in s3.get_bucket_versioning(Bucket=name)
+    for call in (lambda: s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"}),
+                 lambda: s3.list_object_versions(Bucket=name)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code_of(e) == "NotImplemented" and "aws://" in e.value.response["Error"]["Message"]
+    # never versioned here: a read with a version id serves the object (the TensorFlow rule)
+    assert s3.get_object(Bucket=name, Key="k", VersionId="1")["Body"].read() == b"remote"
