@@ -45,8 +45,10 @@ def there(tmp_path_factory: pytest.TempPathFactory, cloud: Any) -> Iterator[Mesh
 def here(tmp_path_factory: pytest.TempPathFactory, there: Mesh) -> Iterator[Mesh]:
     # No cloud credentials here at all: whatever reaches moto goes through `there`.
     env = {k: "" for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    with running_mesh(str(tmp_path_factory.mktemp("here")), "--targets", "2", "--remote", f"remb={there.url}",
-                      env=env) as m:
+    # Two URLs, the first never answers: the adapter moves on to the second and stays there.
+    dead = f"http://127.0.0.1:{free_port()}"
+    with running_mesh(str(tmp_path_factory.mktemp("here")), "--targets", "2", "--remote",
+                      f"remb={dead},{there.url}", env=env) as m:
         yield m
 
 

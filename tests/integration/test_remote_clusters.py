@@ -1,5 +1,5 @@
 """Remote AIS clusters: attach, show and detach through the native API and the `ais` CLI, with
-two meshes on loopback. (Reading buckets of a remote cluster, ais://@alias/b, is not built yet.)"""
+two meshes on loopback. Their buckets (ais://@alias/b): test_remote_ais.py."""
 
 from __future__ import annotations
 
