@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tarfile
 import time
+import zipfile
 from typing import Any, BinaryIO, TextIO
+
+import lz4.frame
 
 from aismesh.cli import fmt, uri
 from aismesh.cli.api import API, CLIError
@@ -162,11 +166,17 @@ def archive_ls(api: API, args: argparse.Namespace, out: TextIO) -> int:
         return 0
     if not entries and name:
         raise CLIError(f"{bck}/{name} does not exist")
+    props = [p.strip() for p in (args.props or "name,size").split(",") if p.strip()]
+    bad = [p for p in props if p not in ("name", "size")]
+    if bad:
+        raise CLIError(f'invalid --props "{bad[0]}": archived files have a name and a size')
+    with_size = "size" in props
     rows = []
     for e in _members_sorted(entries):
         in_arch = bool(int(e.get("flags", 0)) & ENTRY_IN_ARCH)
-        rows.append((("    " if in_arch else "") + e["name"], fmt.size_iec(int(e.get("size", 0)))))
-    fmt.table(out, ("NAME", "SIZE"), rows)
+        name = ("    " if in_arch else "") + e["name"]
+        rows.append((name, fmt.size_iec(int(e.get("size", 0)))) if with_size else (name,))
+    fmt.table(out, ("NAME", "SIZE") if with_size else ("NAME",), rows)
     return 0
 
 
@@ -216,25 +226,56 @@ def archive_get(api: API, args: argparse.Namespace, out: TextIO) -> int:
         query.update(archregx=args.archregx, archmode=args.archmode)
     elif archpath:
         query["archpath"] = archpath
+    extract = not archpath and not args.archregx  # the whole shard: saved, then extracted next to it
     dst = args.dst or os.path.basename(archpath or shard)
+    if extract and dst == "-":
+        raise CLIError("cannot extract archived files to standard output (give --archpath, or an output file)")
+    if os.path.isdir(dst):
+        dst = os.path.join(dst, os.path.basename(archpath or shard))
     resp: Any = api.request("GET", api.object_path(bck, shard), query=query, stream=True)
     with resp:
         if dst == "-":
             _copy_to(resp, sys.stdout.buffer)
             return 0
-        if os.path.isdir(dst):
-            dst = os.path.join(dst, os.path.basename(archpath or shard))
         tmp = dst + ".ais-partial"
         with open(tmp, "wb") as f:
             total = _copy_to(resp, f)
         os.replace(tmp, dst)
-    what = archpath or (f"{args.archregx} ({args.archmode})" if args.archregx else shard)
-    src = f"{bck}/{shard}"
-    if not archpath and not args.archregx:
-        out.write(f'GET {shard} from {bck} as "{dst}" ({fmt.size_iec(total)})\n')
+    size = fmt.size_iec(total)
+    if extract:
+        into = extract_shard(dst, shard)
+        out.write(f'GET {shard} from {bck} as "{dst}" ({size}) and extract to {into}/\n')
     else:
-        out.write(f'GET {what} from {src} as "{dst}" ({fmt.size_iec(total)})\n')
+        what = archpath or f"{args.archregx} ({args.archmode})"
+        out.write(f"GET {what} from {bck}/{shard} as {dst} ({size})\n")
     return 0
+
+
+def extract_shard(path: str, shard: str) -> str:
+    """Unpack the local shard file into a directory named like it without the extension; answer the directory.
+    Member names that would land outside it (absolute, ``..``, links out) are refused."""
+    low = path.lower()
+    ext = next((e for e in ARCH_EXTS if low.endswith(e)), "")
+    into = path[: len(path) - len(ext)] if ext else path + ".d"
+    os.makedirs(into, exist_ok=True)
+    try:
+        if ext == ".zip":
+            with zipfile.ZipFile(path) as z:
+                root = os.path.realpath(into)
+                for info in z.infolist():
+                    target = os.path.realpath(os.path.join(into, info.filename))
+                    if not target.startswith(root + os.sep):
+                        raise CLIError(f'{shard}: member "{info.filename}" would be written outside {into}')
+                z.extractall(into)
+        elif ext == ".tar.lz4":
+            with lz4.frame.open(path, "rb") as framed, tarfile.open(fileobj=framed, mode="r|") as t:
+                t.extractall(into, filter="data")
+        else:
+            with tarfile.open(path, "r:*") as t:
+                t.extractall(into, filter="data")
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, RuntimeError) as e:
+        raise CLIError(f"failed to extract {shard}: {e}") from None
+    return into
 
 
 def add_parsers(osub: Any, sub: Any, cmd: Any, parser_class: type) -> None:
@@ -280,6 +321,7 @@ def add_parsers(osub: Any, sub: Any, cmd: Any, parser_class: type) -> None:
     p = asub.add_parser("ls", help="list archived content (.tar, .tgz or .tar.gz, .zip, .tar.lz4)")
     p.add_argument("shard", metavar="BUCKET[/SHARD_NAME]")
     p.add_argument("--prefix", default="", help="names starting with this prefix (may cross into a shard)")
+    p.add_argument("--props", default="", help="columns: name,size (the default) or name")
     p.add_argument("--json", "-j", action="store_true", help="JSON output")
     cmd(p, archive_ls)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import subprocess
+from typing import Any
 
 import pytest
 
 from aismesh.cli import archcmds, main
+from aismesh.cli.api import CLIError
 
 
 @pytest.mark.parametrize(("name", "shard", "path"), [
@@ -42,3 +44,28 @@ COMP_WORDS=(ais archive put f ais://b/s.tar --app); COMP_CWORD=5; _ais_complete;
 """
     r = subprocess.run(["bash", "-c", "ais() { :; }\n" + probe], capture_output=True, text=True, check=True)
     assert r.stdout.splitlines() == ["bucket get ls put --help", "cat", "--append --append-or-put"]
+
+
+@pytest.mark.parametrize("ext", [".tar", ".tgz", ".tar.gz", ".zip", ".tar.lz4"])
+def test_extract_shard_next_to_it(tmp_path: Any, ext: str) -> None:
+    from services.gateway.native import archive
+
+    fmt = archive.format_of("x" + ext)
+    shard = tmp_path / f"s{ext}"
+    with open(shard, "wb") as f:
+        archive.write_shard(f, fmt, [("a/1.txt", b"one"), ("b.txt", b"two")])
+    into = archcmds.extract_shard(str(shard), shard.name)
+    assert into == str(tmp_path / "s")
+    assert (tmp_path / "s" / "a" / "1.txt").read_bytes() == b"one" and (tmp_path / "s" / "b.txt").read_bytes() == b"two"
+
+
+@pytest.mark.parametrize("ext", [".tar", ".zip"])
+def test_extract_shard_refuses_names_outside(tmp_path: Any, ext: str) -> None:
+    from services.gateway.native import archive
+
+    shard = tmp_path / f"evil{ext}"
+    with open(shard, "wb") as f:
+        archive.write_shard(f, archive.format_of(shard.name), [("../escaped.txt", b"x")])
+    with pytest.raises(CLIError):
+        archcmds.extract_shard(str(shard), shard.name)
+    assert not (tmp_path / "escaped.txt").exists()
