@@ -77,6 +77,19 @@ def _providers(text: str) -> list[str]:
     return out
 
 
+def _s3_start_env(args: argparse.Namespace) -> str:
+    """Hand --s3-access-key/--s3-secret-key/--s3-at-root to the metadata service (it writes them
+    to the cluster config in etcd) through the environment, never a command line; "" or a problem."""
+    if bool(args.s3_access_key) != bool(args.s3_secret_key):
+        return "--s3-access-key and --s3-secret-key go together (or AISMESH_S3_ACCESS_KEY/AISMESH_S3_SECRET_KEY)"
+    if args.s3_access_key:
+        os.environ["AISMESH_S3_ACCESS_KEY"] = args.s3_access_key
+        os.environ["AISMESH_S3_SECRET_KEY"] = args.s3_secret_key
+    if args.s3_at_root:
+        os.environ["AISMESH_S3_AT_ROOT"] = "1"
+    return ""
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     if args.targets < 1:
         return _fail("--targets must be at least 1", 2)
@@ -86,6 +99,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         _providers(args.backends)
     except Exception as e:
         return _fail(f"--backends: {e}", 2)
+    problem = _s3_start_env(args)
+    if problem:
+        return _fail(problem, 2)
     try:
         remotes = [_remote_arg(r) for r in args.remote]
     except ValueError as e:
@@ -329,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--local-socket", choices=("auto", "off"), default="auto",
                     help="same-host fast path between gateway and storage nodes: auto (an abstract socket "
                     "per node, open to this user only) or off (everything over gRPC)")
+    up.add_argument("--s3-access-key", default=os.environ.get("AISMESH_S3_ACCESS_KEY", ""),
+                    help="S3 access key (env AISMESH_S3_ACCESS_KEY): with a secret key, every S3 request must be "
+                    "signed (AWS SigV4). Kept in the cluster config in etcd. Default: none (no S3 authentication)")
+    up.add_argument("--s3-secret-key", default=os.environ.get("AISMESH_S3_SECRET_KEY", ""),
+                    help="S3 secret key (env AISMESH_S3_SECRET_KEY; prefer the environment: a command line is visible)")
+    up.add_argument("--s3-at-root", action="store_true",
+                    help="feature S3-API-via-Root: serve the S3 API at / too (the native API stays at /v1)")
     up.set_defaults(func=cmd_up)
     st = sub.add_parser("status", help="every service, its address, pid and health")
     st.add_argument("--data", default=DEFAULT_DATA)

@@ -13,8 +13,10 @@ from aismesh.cmn import errors
 from aismesh.cmn.log import event, request_id
 from services.gateway import metrics
 from services.gateway.cluster import Cluster
+from services.gateway.clusterconf import ConfigSync
 from services.gateway.native import batch, buckets, cluster_api, health, objects, remotes
 from services.gateway.native import errors as native_errors
+from services.gateway.s3 import auth as s3_auth
 from services.gateway.s3 import routes as s3_routes
 from services.gateway.s3.errors import S3Error, from_ais
 
@@ -31,6 +33,16 @@ def _looks_like_s3(req: Request) -> bool:
             or any(k.lower().startswith("x-amz-") for k, _ in req.headers.items()))
 
 
+def _is_s3() -> bool:
+    """Whether this request is for the S3 API: under /s3, or at the root with S3-API-via-Root."""
+    return request.path.startswith(s3_routes.PREFIX) or bool(g.get("s3_at_root"))
+
+
+def _is_root_s3_path(path: str) -> bool:
+    """A path S3-API-via-Root serves as S3: anything but the native API (/v1)."""
+    return not (path == "/v1" or path.startswith("/v1/") or path.startswith(s3_routes.PREFIX))
+
+
 def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.0) -> Flask:
     """Build the app and its Cluster (one per process: call it after the WSGI server forks)."""
     addrs = metadata_addrs or os.environ.get("AISMESH_METADATA", "127.0.0.1:51000").split(",")
@@ -43,6 +55,9 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
     if wait_ready_s:
         cluster.meta.wait_ready(wait_ready_s)
     app.extensions["aismesh.cluster"] = cluster
+    config = ConfigSync(cluster.metadata, subscriber=f"gateway-{os.getpid()}")
+    config.start()
+    app.extensions["aismesh.config"] = config
     for bp in (health.bp, cluster_api.bp, remotes.bp, buckets.bp, objects.bp, batch.bp):
         app.register_blueprint(bp)
     app.register_blueprint(s3_routes.bp)
@@ -54,11 +69,29 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
         # Every log line of this request, and every gRPC call it makes, carries the id.
         g.request_id_token = request_id.set(g.request_id)
 
+    @app.before_request
+    def _s3_front() -> Response | None:
+        # S3-API-via-Root: the same S3 API at "/" (routing found no rule there; /v1 stays native).
+        is_root = _is_root_s3_path(request.path)
+        if not request.path.startswith(s3_routes.PREFIX) and not is_root:
+            return None
+        conf = config.current
+        if is_root:
+            if not conf.is_s3_at_root:
+                return None  # routing answers 404 (with a hint for S3 clients)
+            g.s3_at_root = True
+        if conf.s3_keys:  # with access keys configured, every S3 request is signed (SigV4)
+            g.s3_auth = s3_auth.authenticate(request.environ, conf.s3_keys, request.args,
+                                             "" if is_root else s3_routes.PREFIX)
+        if is_root:
+            return s3_routes.dispatch()
+        return None
+
     @app.after_request
     def _stamp(resp: Response) -> Response:
         resp.headers["x-amz-request-id"] = g.get("request_id", "")
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
-        if request.path.startswith(s3_routes.PREFIX):
+        if _is_s3():
             api, op = "s3", metrics.s3_op(request.method, g.get("s3_bucket", ""), g.get("s3_key", ""),
                                          request.args, "x-amz-copy-source" in request.headers)
         else:
@@ -84,7 +117,7 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
 
     @app.errorhandler(errors.AisError)
     def _ais_error(err: errors.AisError) -> Response:
-        if request.path.startswith(s3_routes.PREFIX):
+        if _is_s3():
             return s3_routes.error_response(from_ais(err, g.get("s3_bucket", ""), g.get("s3_key", "")))
         return native_errors.from_ais(err)
 
@@ -96,8 +129,9 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
             host = request.host_url.rstrip("/")
             return s3_routes.error_response(S3Error(
                 "InvalidRequest", 400, f"aismesh serves the S3 API under {s3_routes.PREFIX}: use {host}"
-                f"{s3_routes.PREFIX} as the endpoint URL (this request went to {request.path})"))
-        if request.path.startswith(s3_routes.PREFIX):
+                f"{s3_routes.PREFIX} as the endpoint URL (this request went to {request.path}), or turn on the "
+                "S3-API-via-Root feature (aismesh up --s3-at-root, or the cluster config's features)"))
+        if _is_s3():
             code = _S3_CODES.get(status, "InvalidRequest" if status < 500 else "InternalError")
             return s3_routes.error_response(S3Error(code, status, err.description or err.name))
         return native_errors.response(status, err.description or err.name)
@@ -106,7 +140,7 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
     def _unexpected(err: Exception) -> Response:
         log.exception("unhandled error", extra={"fields": {"req_id": g.get("request_id", "")}})
         wrapped = S3Error("InternalError", 500, f"We encountered an internal error: {err}")
-        if request.path.startswith(s3_routes.PREFIX):
+        if _is_s3():
             return s3_routes.error_response(wrapped)
         return native_errors.response(500, f"internal error: {err}")
 

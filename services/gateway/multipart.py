@@ -55,12 +55,13 @@ def put_part(c: Cluster, entry: BucketEntry, name: str, upload_id: str, part_num
 
 def complete_upload(c: Cluster, entry: BucketEntry, name: str, upload_id: str,
                     parts: list[tuple[int, str]], *, if_absent: bool = False,
-                    if_match_etag: str = "") -> types_pb2.ObjAttrs:
-    """Join the parts into the object; ``if_absent``/``if_match_etag`` are checked by the node at commit."""
+                    if_match_etag: str = "", custom: dict[str, str] | None = None) -> types_pb2.ObjAttrs:
+    """Join the parts into the object; ``if_absent``/``if_match_etag`` are checked by the node at commit;
+    ``custom`` is added to the metadata given at creation (S3: the composite checksum)."""
     req = storage_pb2.CompleteUploadRequest(
         bucket=remote.ref(entry), name=name, upload_id=upload_id,  # remote buckets: write through on completion
         parts=[storage_pb2.PartInfo(part_number=n, etag=etag) for n, etag in parts],
-        if_absent=if_absent, if_match_etag=if_match_etag,
+        if_absent=if_absent, if_match_etag=if_match_etag, custom=custom or {},
     )
     node, stub = c.owner(entry, name)
     with c.rpc(node):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 
@@ -30,6 +31,13 @@ def main(argv: list[str] | None = None) -> int:
 
     store = EtcdStore(args.etcd.split(","))
     servicer = MetadataServicer(store, args.id, args.advertise or args.listen, args.node_ttl)
+    # S3 keys and S3-API-via-Root asked for at start (`aismesh up` passes them in the environment,
+    # so the secret is not on a command line): written to the cluster config in etcd.
+    servicer.start_config = {
+        "access_key": os.environ.get("AISMESH_S3_ACCESS_KEY", ""),
+        "secret_key": os.environ.get("AISMESH_S3_SECRET_KEY", ""),
+        "s3_at_root": os.environ.get("AISMESH_S3_AT_ROOT", "").lower() in ("1", "true", "yes", "on"),
+    }
     server, health, port = make_server(
         args.listen, [lambda s: metadata_pb2_grpc.add_MetadataServicer_to_server(servicer, s)], [SERVICE],
         metrics_name="metadata",

@@ -14,7 +14,7 @@ from typing import Any
 
 import xxhash
 
-from aismesh.cmn import errors, hrw, props
+from aismesh.cmn import errors, features, hrw, props
 from aismesh.cmn.names import Bck, identity_error
 
 Doc = dict[str, Any]
@@ -202,13 +202,53 @@ def new_config() -> Doc:
 
 
 def set_config(config: Doc, partial: Doc) -> Doc:
+    """The config with ``partial`` merged in; unchanged (the same object) when nothing changes."""
     if not isinstance(partial, dict):
         raise errors.InvalidArgument("config must be a JSON object")
     for key in ("version", "checksum"):
         if key in partial:
             raise errors.InvalidArgument(f'config key "{key}" is read-only')
+    partial = dict(partial)
+    if "features" in partial:  # kept as AIS shows it: a quoted decimal mask
+        partial["features"] = str(features.parse(partial["features"]))
+    if S3_AUTH in partial:
+        partial[S3_AUTH] = s3_auth_value(partial[S3_AUTH])
     merged = props.merge(config, partial, allow_read_only=True)
+    if S3_AUTH in partial:  # the key pair is replaced whole, never merged with the old one
+        merged[S3_AUTH] = partial[S3_AUTH]
+    if merged == config:
+        return config
     return seal(merged)
+
+
+# The S3 front end's access key pair; empty strings mean no keys (requests are not authenticated).
+# The secret is kept as the rest of the config is: etcd must be protected accordingly.
+S3_AUTH = "s3_auth"
+
+
+def s3_auth_value(value: Any) -> Doc:
+    """A valid ``s3_auth`` section: both keys set, or both empty."""
+    if not isinstance(value, dict) or set(value) - {"access_key", "secret_key"}:
+        raise errors.InvalidArgument('s3_auth must be {"access_key": "...", "secret_key": "..."}')
+    access, secret = value.get("access_key", ""), value.get("secret_key", "")
+    if not isinstance(access, str) or not isinstance(secret, str):
+        raise errors.InvalidArgument("s3_auth access_key and secret_key must be strings")
+    if bool(access) != bool(secret):
+        raise errors.InvalidArgument("s3_auth needs both access_key and secret_key (or neither)")
+    if any(c in access for c in "/ \t\n"):
+        raise errors.InvalidArgument("s3_auth access_key must not contain '/' or whitespace")
+    return {"access_key": access, "secret_key": secret}
+
+
+def start_config(config: Doc, access_key: str = "", secret_key: str = "", s3_at_root: bool = False) -> Doc:
+    """The config after what a service start asked for (``aismesh up --s3-access-key ... --s3-at-root``):
+    keys given replace the stored pair, the flag is added; what was not asked for stays as stored."""
+    partial: Doc = {}
+    if access_key or secret_key:
+        partial[S3_AUTH] = {"access_key": access_key, "secret_key": secret_key}
+    if s3_at_root:
+        partial["features"] = str(features.parse(config.get("features", "0")) | features.S3_API_VIA_ROOT)
+    return set_config(config, partial) if partial else config
 
 
 def now_ns() -> int:

@@ -80,11 +80,14 @@ class MetadataServicer(JobsServicer, metadata_pb2_grpc.MetadataServicer):
         self.node_ttl = node_ttl
         self.bmd_hub = Hub()
         self.smap_hub = Hub()
+        self.config_hub = Hub()
         self.stopping = threading.Event()
         self.is_primary = False
         self._watchers: list[Watcher] = []
         self._channels = ChannelPool()
         self.instance = uuidlib.uuid4().hex[:12]  # this process: a restarted replica is another one
+        # What this start asks of the cluster config (S3 keys, S3-API-via-Root): see docs.start_config.
+        self.start_config: dict[str, Any] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -97,7 +100,8 @@ class MetadataServicer(JobsServicer, metadata_pb2_grpc.MetadataServicer):
         for key, doc in ((BMD_KEY, docs.seal(docs.new_bmd(uuid))), (SMAP_KEY, docs.seal(docs.new_smap(uuid))),
                          (CONFIG_KEY, docs.seal(docs.new_config())), (REMOTES_KEY, docs.seal(docs.new_remotes()))):
             self.store.create_if_absent(key, doc)
-        for key, hub in ((BMD_KEY, self.bmd_hub), (SMAP_KEY, self.smap_hub)):
+        self.store.update(CONFIG_KEY, lambda d: docs.start_config(d, **self.start_config))
+        for key, hub in ((BMD_KEY, self.bmd_hub), (SMAP_KEY, self.smap_hub), (CONFIG_KEY, self.config_hub)):
             current, rev = self.store.read(key)
             assert current is not None
             hub.publish(current)
@@ -113,6 +117,7 @@ class MetadataServicer(JobsServicer, metadata_pb2_grpc.MetadataServicer):
             w.stop()
         self.bmd_hub.close()
         self.smap_hub.close()
+        self.config_hub.close()
 
     @staticmethod
     def _doc_handler(hub: Hub) -> Callable[[Any], None]:
@@ -300,6 +305,10 @@ class MetadataServicer(JobsServicer, metadata_pb2_grpc.MetadataServicer):
         for doc in self._stream(self.smap_hub, request.after_version, context):
             yield convert.smap(doc)
 
+    def WatchConfig(self, request: metadata_pb2.WatchRequest, context: Any) -> Iterator[metadata_pb2.Config]:
+        for doc in self._stream(self.config_hub, request.after_version, context):
+            yield metadata_pb2.Config(version=int(doc["version"]), json=docs.encode(doc))
+
     # --- nodes -----------------------------------------------------------------------------
 
     def _write_smap(self, change: Callable[[Doc], Doc]) -> Doc:
@@ -382,4 +391,5 @@ class MetadataServicer(JobsServicer, metadata_pb2_grpc.MetadataServicer):
     def SetConfig(self, request: metadata_pb2.SetConfigRequest, context: Any) -> metadata_pb2.Config:
         partial = _partial(request.json)
         doc = self.store.update(CONFIG_KEY, lambda d: docs.set_config(d, partial))
+        self.config_hub.publish(doc)
         return metadata_pb2.Config(version=int(doc["version"]), json=docs.encode(doc))

@@ -152,7 +152,7 @@ class Uploads:
             chosen.append(got)
         bck = Bck.from_proto(req.bucket.bck)
         spec = PutSpec(bck=bck, bid=req.bucket.bid, name=req.name, content_type=str(info["content_type"]),
-                       custom=dict(info["custom"]),  # type: ignore[call-overload]
+                       custom={**dict(info["custom"]), **req.custom},  # type: ignore[call-overload]
                        cks_type=str(info["cks_type"]), versioning=bool(info["versioning"]),
                        if_absent=req.if_absent, if_match_etag=req.if_match_etag)
         if self.write_through is not None:

@@ -8,10 +8,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from aismesh.cmn import errors, hrw, props
-from aismesh.protos import types_pb2
+from aismesh.protos import metadata_pb2, types_pb2
 from services.gateway.native import errors as nerr
 from services.gateway.native import jobs, logs, perf, remotes
 from services.gateway.native.common import action_msg, cluster, flag, msg_value, str_field
@@ -79,7 +79,31 @@ def control() -> Response:
     if action == "stop":
         jobs.abort(cluster(), msg_value(msg, "stop message"))
         return Response(b"", status=200)
+    if action == "set-config":
+        # AIS's ConfigToSet as the value ({"features": "8"}), or the older form: name + string value.
+        name = msg.get("name")
+        return set_config({name: msg.get("value")} if isinstance(name, str) and name else
+                          msg_value(msg, "set-config message"))
     raise errors.InvalidArgument(f'PUT /v1/cluster with action "{action}" is not supported by aismesh yet')
+
+
+@bp.route("/v1/cluster/setconfig", methods=["PUT"])
+def set_config_query() -> Response:
+    """AIS's PUT /v1/cluster/setconfig?features=...: each query parameter one config key."""
+    return set_config({k: v for k, v in request.args.items() if k != "transient"})
+
+
+def set_config(partial: dict[str, Any]) -> Response:
+    """Change the cluster config (features, s3_auth, bucket_defaults); every gateway follows its watch."""
+    if not partial:
+        raise errors.InvalidArgument("set-config: no config keys given")
+    try:
+        cfg = cluster().metadata.SetConfig(metadata_pb2.SetConfigRequest(json=json.dumps(partial)),
+                                           timeout=jobs.CONTROL_TIMEOUT_S)
+    except grpc.RpcError as e:
+        raise errors.from_rpc_error(e, "metadata") from None
+    current_app.extensions["aismesh.config"].apply(cfg)  # this worker sees it at once
+    return Response(b"", status=200)
 
 
 @bp.route("/v1/reverse/daemon", methods=["GET"])

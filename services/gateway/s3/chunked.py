@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Protocol
 
 from aismesh.cmn.errors import InvalidArgument
 from aismesh.cmn.ranges import MAX_INT64
@@ -71,18 +72,62 @@ def _chunk_size(header: bytes) -> int:
     return int(size, 16)
 
 
-def aws_chunked_body(read: Read, chunk_size: int) -> Iterator[bytes]:
-    """Decode an aws-chunked body into its payload; trailers are read and dropped."""
+class ChunkVerifier(Protocol):
+    """Checks chunk signatures as the body streams (``auth.ChunkSigner``)."""
+
+    def begin(self, chunk_header: bytes) -> None: ...
+
+    def update(self, data: bytes) -> None: ...
+
+    def end(self) -> None: ...
+
+    def trailer(self, lines: list[bytes], claimed: str) -> None: ...
+
+
+def parse_trailer(line: bytes) -> tuple[str, str]:
+    """``name:value`` of one trailer line, the name in lower case."""
+    name, sep, value = line.decode("latin-1").partition(":")
+    if not sep or not name.strip():
+        raise _malformed(f"invalid trailer line {line[:64]!r}")
+    return name.strip().lower(), value.strip()
+
+
+def aws_chunked_body(read: Read, chunk_size: int, signer: ChunkVerifier | None = None,
+                     trailers: dict[str, str] | None = None) -> Iterator[bytes]:
+    """Decode an aws-chunked body into its payload. ``signer`` verifies each chunk's signature
+    (signed streaming); the trailer lines land in ``trailers`` (by lower-case name) before the
+    iterator ends, so a consumer that checks them when the payload is over sees them."""
     r = _Reader(read, chunk_size)
-    while size := _chunk_size(r.line()):
-        yield from r.exactly(size)
-        if r.line() != b"":
+    while True:
+        header = r.line()
+        size = _chunk_size(header)
+        if signer is not None:
+            signer.begin(header)
+        for piece in r.exactly(size):
+            if signer is not None:
+                signer.update(piece)
+            yield piece
+        if size and r.line() != b"":
             raise _malformed("a chunk is not followed by CRLF")
+        if signer is not None:
+            signer.end()
+        if not size:
+            break
     # Trailer lines until an empty line. A body that ends (or breaks) here has all its
     # payload, and some clients end it without the final CRLF: accept it.
+    lines: list[bytes] = []
     try:
-        while r.line() != b"":
-            pass
+        while line := r.line():
+            lines.append(line)
     except InvalidArgument as e:
         if e.reason != "incomplete-body":
             raise
+    found = dict(parse_trailer(line) for line in lines)
+    claimed = found.pop("x-amz-trailer-signature", "")
+    if signer is not None and lines:
+        if not claimed:
+            raise InvalidArgument("the trailer of a signed aws-chunked body has no x-amz-trailer-signature",
+                                  reason="chunk-signature")
+        signer.trailer([ln for ln in lines if not ln.lower().startswith(b"x-amz-trailer-signature")], claimed)
+    if trailers is not None:
+        trailers.update(found)

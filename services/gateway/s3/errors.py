@@ -37,6 +37,9 @@ _BY_REASON = {
     "ambiguous": ("InvalidRequest", 400),
     "name-too-long": ("KeyTooLongError", 400),
     "body-too-large": ("MaxMessageLengthExceeded", 400),
+    "content-sha256-mismatch": ("XAmzContentSHA256Mismatch", 400),
+    "chunk-signature": ("SignatureDoesNotMatch", 403),
+    "invalid-checksum": ("InvalidRequest", 400),
 }
 # Messages S3 words its own way for these codes; the mesh's message follows.
 _PREFIX = {"KeyTooLongError": "Your key is too long: ", "MaxMessageLengthExceeded": "Your request was too big. "}

@@ -1,0 +1,350 @@
+"""S3 flexible checksums: x-amz-checksum-crc32|crc32c|crc64nvme|sha1|sha256.
+
+A PutObject or UploadPart may carry one checksum of its payload: as a header whose value is
+known before the body (``x-amz-checksum-crc32: <base64>``), or declared in ``x-amz-trailer``
+and sent after an aws-chunked body. The gateway hashes the payload as it streams and fails
+the request (400 BadDigest) before the node commits anything if the value differs.
+
+A verified value is stored with the object in its custom metadata under the reserved prefix
+(``s3.checksum-crc32``) and answered on GET/HEAD with ``x-amz-checksum-mode: ENABLED``. A
+multipart upload created with ``x-amz-checksum-algorithm`` gets the composite checksum (the
+checksum of the parts' checksums, ``-N`` suffixed), from the per-part values the client lists
+in CompleteMultipartUpload.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import google_crc32c
+
+from aismesh.cmn.errors import InvalidArgument
+from services.gateway.s3.headers import RESERVED, HeaderMap
+
+try:  # the CRT's native CRC64/NVME; a pure-Python table is the (slow) fallback
+    from awscrt import checksums as _crt
+except ImportError:  # pragma: no cover - awscrt is a runtime dependency
+    _crt = None
+
+ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
+DIGEST_SIZE = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
+HEADER = "x-amz-checksum-"
+STORED = RESERVED + "checksum-"          # s3.checksum-<alg> = <base64>[-N]
+STORED_ALGORITHM = RESERVED + "checksum-algorithm"   # a multipart upload's algorithm, from Create
+# CompleteMultipartUpload's per-part elements, by algorithm.
+XML_NAME = {"crc32": "ChecksumCRC32", "crc32c": "ChecksumCRC32C", "crc64nvme": "ChecksumCRC64NVME",
+            "sha1": "ChecksumSHA1", "sha256": "ChecksumSHA256"}
+_CRC64NVME_POLY = 0x9A6C9329AC4BC9B5  # reflected
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+
+class _Crc32:
+    def __init__(self) -> None:
+        self._v = 0
+
+    def update(self, data: bytes) -> None:
+        self._v = zlib.crc32(data, self._v)
+
+    def digest(self) -> bytes:
+        return self._v.to_bytes(4, "big")
+
+
+class _Crc32c:
+    def __init__(self) -> None:
+        self._c = google_crc32c.Checksum()
+
+    def update(self, data: bytes) -> None:
+        self._c.update(data)
+
+    def digest(self) -> bytes:
+        return bytes(self._c.digest())
+
+
+def _crc64_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ _CRC64NVME_POLY if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_TABLE64: list[int] = []
+
+
+def crc64nvme_py(data: bytes, crc: int = 0) -> int:
+    """CRC-64/NVME in pure Python (reference and fallback: correct, not fast)."""
+    if not _TABLE64:
+        _TABLE64.extend(_crc64_table())
+    c = crc ^ 0xFFFFFFFFFFFFFFFF
+    for b in data:
+        c = _TABLE64[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFFFFFFFFFF
+
+
+class _Crc64Nvme:
+    def __init__(self) -> None:
+        self._v = 0
+
+    def update(self, data: bytes) -> None:
+        self._v = _crt.crc64nvme(data, self._v) if _crt is not None else crc64nvme_py(data, self._v)
+
+    def digest(self) -> bytes:
+        return self._v.to_bytes(8, "big")
+
+
+def new_hasher(algorithm: str) -> Hasher:
+    """A streaming hasher for an S3 checksum algorithm (lower case)."""
+    makers: dict[str, Callable[[], Hasher]] = {
+        "crc32": _Crc32, "crc32c": _Crc32c, "crc64nvme": _Crc64Nvme,
+        "sha1": lambda: hashlib.sha1(usedforsecurity=False), "sha256": hashlib.sha256,
+    }
+    return makers[algorithm]()
+
+
+def checksum_b64(algorithm: str, data: bytes) -> str:
+    h = new_hasher(algorithm)
+    h.update(data)
+    return base64.b64encode(h.digest()).decode()
+
+
+def _invalid(message: str) -> InvalidArgument:
+    return InvalidArgument(message, reason="invalid-checksum")
+
+
+def decode_value(algorithm: str, value: str, where: str) -> bytes:
+    """The raw digest of a base64 checksum value; InvalidRequest when it is not one."""
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != DIGEST_SIZE[algorithm]:
+        raise _invalid(f"Value for {where} is invalid.")
+    return raw
+
+
+def _algorithm_name(text: str, where: str) -> str:
+    alg = text.strip().lower()
+    if alg not in ALGORITHMS:
+        raise _invalid(f"Value for {where} header is invalid: expected one of "
+                       f"{', '.join(a.upper() for a in ALGORITHMS)}, got {text!r}")
+    return alg
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The checksum a request promises: its algorithm, and its value (None: it comes in the trailer)."""
+
+    algorithm: str
+    value: str | None
+
+    @property
+    def header(self) -> str:
+        return HEADER + self.algorithm
+
+
+def expected(headers: HeaderMap) -> Expected | None:
+    """What the request's x-amz-checksum-*, x-amz-trailer and x-amz-sdk-checksum-algorithm promise."""
+    given = [(name.lower()[len(HEADER):], value) for name, value in headers.items()
+             if name.lower().startswith(HEADER) and name.lower()[len(HEADER):] in ALGORITHMS]
+    if len(given) > 1:
+        raise _invalid("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+    trailer = headers.get("x-amz-trailer") or ""
+    declared = [t.strip().lower() for t in trailer.split(",") if t.strip().lower().startswith(HEADER)]
+    sdk = headers.get("x-amz-sdk-checksum-algorithm") or ""
+    if given:
+        alg, value = given[0]
+        decode_value(alg, value, HEADER + alg + " header")
+        if sdk and _algorithm_name(sdk, "x-amz-sdk-checksum-algorithm") != alg:
+            raise _invalid("Value for x-amz-sdk-checksum-algorithm header is invalid.")
+        return Expected(alg, value.strip())
+    if declared:
+        if len(declared) > 1:
+            raise _invalid("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+        return Expected(_algorithm_name(declared[0][len(HEADER):], "x-amz-trailer"), None)
+    if sdk:
+        _algorithm_name(sdk, "x-amz-sdk-checksum-algorithm")
+        raise _invalid("x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* "
+                       "or x-amz-trailer headers were found.")
+    return None
+
+
+def bad_digest(algorithm: str) -> InvalidArgument:
+    return InvalidArgument(f"The {algorithm.upper()} you specified did not match the calculated checksum.",
+                           reason="bad-digest")
+
+
+@dataclass
+class Verified:
+    """Filled in when the payload has been checked: the value that matched."""
+
+    value: str = ""
+
+
+def verify(chunks: Iterator[bytes], exp: Expected, trailers: Mapping[str, str], done: Verified) -> Iterator[bytes]:
+    """The payload, hashed as it passes; at its end (before the consumer can commit) the value
+    must be the header's or the trailer's, else BadDigest. ``done.value`` is set once it matched."""
+    h = new_hasher(exp.algorithm)
+    for chunk in chunks:
+        h.update(chunk)
+        yield chunk
+    claimed = exp.value if exp.value is not None else trailers.get(exp.header)
+    if claimed is None:
+        raise _invalid(f"The x-amz-trailer header declared {exp.header}, but the trailer did not carry it.")
+    decode_value(exp.algorithm, claimed, exp.header)
+    computed = base64.b64encode(h.digest()).decode()
+    if computed != claimed.strip():
+        raise bad_digest(exp.algorithm)
+    done.value = computed
+
+
+def stored(exp: Expected | None) -> dict[str, str]:
+    """Custom metadata to store with the object when the value is known before the body."""
+    if exp is None or exp.value is None:
+        return {}
+    return {STORED + exp.algorithm: exp.value}
+
+
+def response_headers(custom: Mapping[str, str], request_headers: HeaderMap) -> dict[str, str]:
+    """GET/HEAD with ``x-amz-checksum-mode: ENABLED``: the stored checksum of the whole object."""
+    if (request_headers.get("x-amz-checksum-mode") or "").upper() != "ENABLED" or request_headers.get("Range"):
+        return {}
+    for alg in ALGORITHMS:
+        value = custom.get(STORED + alg)
+        if value:
+            kind = "COMPOSITE" if "-" in value else "FULL_OBJECT"
+            return {HEADER + alg: value, "x-amz-checksum-type": kind}
+    return {}
+
+
+# --- multipart ---------------------------------------------------------------------------------
+
+
+def upload_algorithm(headers: HeaderMap) -> dict[str, str]:
+    """CreateMultipartUpload's ``x-amz-checksum-algorithm``, as custom metadata of the upload."""
+    text = headers.get("x-amz-checksum-algorithm") or ""
+    if not text:
+        return {}
+    kind = (headers.get("x-amz-checksum-type") or "COMPOSITE").upper()
+    if kind == "FULL_OBJECT":
+        raise InvalidArgument("x-amz-checksum-type FULL_OBJECT is not supported by aismesh yet: use COMPOSITE",
+                              reason="invalid-checksum")
+    if kind != "COMPOSITE":
+        raise _invalid("Value for x-amz-checksum-type header is invalid.")
+    return {STORED_ALGORITHM: _algorithm_name(text, "x-amz-checksum-algorithm")}
+
+
+def creation_headers(custom: Mapping[str, str]) -> dict[str, str]:
+    alg = custom.get(STORED_ALGORITHM, "")
+    return {"x-amz-checksum-algorithm": alg.upper(), "x-amz-checksum-type": "COMPOSITE"} if alg else {}
+
+
+def composite(algorithm: str, part_values: list[str]) -> str:
+    """The multipart checksum: the checksum of the parts' raw checksums, then ``-<parts>``."""
+    h = new_hasher(algorithm)
+    for i, value in enumerate(part_values, 1):
+        h.update(decode_value(algorithm, value, f"{XML_NAME[algorithm]} of part {i}"))
+    return f"{base64.b64encode(h.digest()).decode()}-{len(part_values)}"
+
+
+def completed(algorithm: str, part_values: list[str | None]) -> dict[str, str]:
+    """Custom metadata for a completed upload created with ``algorithm``: its composite checksum
+    when the client listed every part's checksum (as SDKs do), else nothing."""
+    if not algorithm:
+        if any(part_values):
+            raise _invalid("The upload was not created with a checksum algorithm, so parts carry no checksums.")
+        return {}
+    if not all(part_values):
+        return {}
+    return {STORED + algorithm: composite(algorithm, [v for v in part_values if v])}
+
+
+def part_checksums(body: bytes) -> list[dict[str, str]]:
+    """Each Part's Checksum<alg> elements of a CompleteMultipartUpload body ({algorithm: value})."""
+    from xml.etree import ElementTree
+
+    by_tag = {v: k for k, v in XML_NAME.items()}
+    out: list[dict[str, str]] = []
+    for el in ElementTree.fromstring(body):
+        if el.tag.rsplit("}", 1)[-1] != "Part":
+            continue
+        found = {}
+        for child in el:
+            alg = by_tag.get(child.tag.rsplit("}", 1)[-1])
+            if alg and (child.text or "").strip():
+                found[alg] = (child.text or "").strip()
+        out.append(found)
+    return out
+
+
+def completed_from_parts(parts: list[dict[str, str]]) -> tuple[str, dict[str, str]]:
+    """(algorithm, custom metadata) of a completed upload whose Complete request listed these
+    per-part checksums: the composite checksum when every part lists one of one algorithm."""
+    algs = {alg for p in parts for alg in p}
+    if not algs:
+        return "", {}
+    if len(algs) > 1:
+        raise _invalid("The parts of CompleteMultipartUpload list checksums of different algorithms.")
+    alg = algs.pop()
+    values = [p.get(alg) for p in parts]
+    if not all(values):
+        raise _invalid(f"Every part of CompleteMultipartUpload must list its {XML_NAME[alg]}, or none may.")
+    return alg, completed(alg, values)
+
+
+# --- a request's payload -----------------------------------------------------------------------
+
+# A checksum that arrives in a trailer is known only after the body, when the node has its
+# header already: bodies up to this size are taken in memory first so it can be stored; larger
+# ones are verified but not stored (docs/s3-auth.md).
+TRAILER_BUFFER_LIMIT = 8 << 20
+
+
+@dataclass
+class Checked:
+    """A payload under checksum verification, and what the answer and the object get from it."""
+
+    chunks: Iterator[bytes]
+    custom: dict[str, str]
+    exp: Expected | None
+    done: Verified
+
+    def response(self) -> dict[str, str]:
+        """The checksum header S3 answers a PutObject/UploadPart with once the body matched."""
+        if self.exp is None:
+            return {}
+        return {self.exp.header: self.done.value or (self.exp.value or "")}
+
+
+def checked(chunks: Iterator[bytes], size: int, headers: HeaderMap,
+            trailers: Mapping[str, str]) -> Checked:
+    """The payload with its promised checksum (if any) verified on the way."""
+    exp = expected(headers)
+    if exp is None:
+        return Checked(chunks, {}, None, Verified())
+    done = Verified()
+    verifying = verify(chunks, exp, trailers, done)
+    if exp.value is None and 0 <= size <= TRAILER_BUFFER_LIMIT:
+        data = b"".join(verifying)  # the trailer is read, the value verified: now it can be stored
+        return Checked(iter((data,)), {STORED + exp.algorithm: done.value}, exp, done)
+    return Checked(verifying, stored(exp), exp, done)
+
+
+def request_trailers() -> dict[str, str]:
+    """This request's aws-chunked trailer (filled by the decoder when the body ends)."""
+    from flask import g
+
+    found: dict[str, str] = g.setdefault("s3_trailers", {})
+    return found
