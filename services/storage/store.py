@@ -341,10 +341,12 @@ class Store:
             self._check_unsealed(spec.bck, spec.bid)
             self._check_condition(spec, final)
             version = "1"
+            archived = ""
             if mode:
-                # S3 versioning: the current object steps aside among the older versions, unless
-                # it is the null version a suspended bucket overwrites.
-                self._make_room(mp, spec.bck, spec.bid, spec.name, final, mode)
+                # S3 versioning: the current object is kept among the older versions (a hard
+                # link: readers keep seeing it until the rename below), unless it is the null
+                # version a suspended bucket overwrites.
+                archived = self._make_room(mp, spec.bck, spec.bid, spec.name, final, mode)[1]
             if mode == ENABLED:
                 version = self.vids.next()
             elif spec.versioning:
@@ -361,7 +363,12 @@ class Store:
                 meta.remote_mtime_ns = spec.remote.mtime_ns
                 meta.version = spec.remote.version or meta.version
                 meta.etag = meta.etag or spec.remote.etag  # no local md5: the backend's ETag stands
-            dir_fd = self._place(spec, mp, fd, tmp, final, meta)
+            try:
+                dir_fd = self._place(spec, mp, fd, tmp, final, meta)
+            except BaseException:
+                if archived:  # the current object stays current: it is not an older version too
+                    self._unlink_version(mp, spec.bck, spec.bid, spec.name, archived)
+                raise
         try:
             os.fsync(dir_fd)  # the new name is durable before the PUT is acknowledged; no stripe waits on it
         finally:
@@ -442,8 +449,9 @@ class Store:
                 self.indexes[mp].delete(layout.bucket_key(bck, bid), name)
                 return Deleted()
             self._check_unsealed(bck, bid)
-            if self._make_room(mp, bck, bid, name, final, mode):
-                os.unlink(final)  # the null version of a suspended bucket: the marker replaces it
+            null_replaced, archived = self._make_room(mp, bck, bid, name, final, mode)
+            if null_replaced or archived:
+                os.unlink(final)  # kept as an older version, or the null version the marker replaces
                 self.indexes[mp].delete(layout.bucket_key(bck, bid), name)
                 durable.fsync_dir(os.path.dirname(final))
             seq = self.vids.next()
@@ -452,10 +460,12 @@ class Store:
 
     # --- S3 versions -----------------------------------------------------------------------
 
-    def _make_room(self, mp: str, bck: Bck, bid: int, name: str, final: str, mode: str) -> bool:
+    def _make_room(self, mp: str, bck: Bck, bid: int, name: str, final: str, mode: str) -> tuple[bool, str]:
         """Under the key's lock, before a new latest version: a suspended bucket drops its null
-        version among the older ones; the current object moves among the older versions, unless
-        it is the null version of a suspended bucket (True: the caller replaces or removes it)."""
+        version among the older ones; the current object is linked among the older versions
+        (its seq returned), unless it is the null version of a suspended bucket (True: the
+        caller replaces or removes it). The current file itself stays for the caller to replace
+        or unlink, so a concurrent reader never finds the key missing."""
         bkey = layout.bucket_key(bck, bid)
         index = self.indexes[mp]
         if mode == SUSPENDED:
@@ -465,18 +475,19 @@ class Store:
         try:
             current = objmeta.read(final)
         except FileNotFoundError:
-            return False
+            return False, ""
         if mode == SUSPENDED and versions.vid_of(current) == NULL:
-            return True
+            return True, ""
         seq = versions.seq_of(current)
         dst = versions.version_path(mp, bck, bid, name, seq)
         folder = os.path.dirname(dst)
         durable.makedirs(folder)
-        os.replace(final, dst)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(dst)  # a leftover of a crash between this link and the caller's rename
+        os.link(final, dst)
         durable.fsync_dir(folder)
         index.add_version(bkey, seq, current)
-        index.delete(bkey, name)
-        return False
+        return False, seq
 
     def _unlink_version(self, mp: str, bck: Bck, bid: int, name: str, seq: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -506,15 +517,14 @@ class Store:
         durable.fsync_dir(os.path.dirname(dst))
         self.indexes[mp].add_version(layout.bucket_key(bck, bid), seq, meta)
 
-    def _promote_newest(self, mp: str, bck: Bck, bid: int, name: str, final: str) -> None:
-        """With no current object, the newest older version becomes it when it is an object
-        (a delete marker on top stays the latest)."""
-        if os.path.exists(final):
-            return
+    def _promote_newest(self, mp: str, bck: Bck, bid: int, name: str, final: str) -> bool:
+        """The newest older version becomes the current object when it is an object (a delete
+        marker on top stays the latest): renamed over ``final``, so the key never goes missing
+        in between. True when it did."""
         bkey = layout.bucket_key(bck, bid)
         older = self.indexes[mp].versions_of(bkey, name)
         if not older or older[0][2]:
-            return
+            return False
         src = versions.version_path(mp, bck, bid, name, older[0][0])
         meta = objmeta.read(src)
         durable.makedirs(os.path.dirname(final))
@@ -522,6 +532,7 @@ class Store:
         durable.fsync_dir(os.path.dirname(final))
         self.indexes[mp].upsert(bkey, meta)
         self.indexes[mp].delete_version(bkey, name, older[0][0])
+        return True
 
     def delete_version(self, bck: Bck, bid: int, name: str, vid: str) -> Deleted:
         """Remove one version for good; when it was the latest, the one before becomes the latest."""
@@ -535,14 +546,16 @@ class Store:
             except FileNotFoundError:
                 current = None
             if current is not None and versions.vid_of(current) == vid:
-                os.unlink(final)
-                self.indexes[mp].delete(bkey, name)
-                self._promote_newest(mp, bck, bid, name, final)
+                if not self._promote_newest(mp, bck, bid, name, final):  # the rename replaces it
+                    os.unlink(final)
+                    self.indexes[mp].delete(bkey, name)
+                    durable.fsync_dir(os.path.dirname(final))
                 return Deleted(version_id=vid)
             for row in self.indexes[mp].versions_of(bkey, name):
                 if row[1] == vid:
                     self._unlink_version(mp, bck, bid, name, row[0])
-                    self._promote_newest(mp, bck, bid, name, final)
+                    if current is None:  # it may have been the latest (a delete marker on top)
+                        self._promote_newest(mp, bck, bid, name, final)
                     return Deleted(version_id=vid, is_delete_marker=bool(row[2]))
         return Deleted(version_id=vid, found=False)
 

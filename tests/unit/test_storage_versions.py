@@ -170,3 +170,22 @@ def test_index_rebuilt_from_files_keeps_versions(tmp_path: Path) -> None:
     s2.drop_bucket(BCK, BID)
     assert listing(s2) == []
     s2.close()
+
+
+def test_a_failed_overwrite_keeps_versions_as_they_were(store: Store) -> None:
+    set_mode(store, versions.ENABLED)
+    v1 = put(store, "k", b"one")
+    before = [(e.version_id, e.is_latest) for e in listing(store)]
+    with pytest.raises(errors.InvalidArgument):  # metadata too large for the xattr: nothing stored
+        store.put(PutSpec(bck=BCK, bid=BID, name="k", size=3, custom={"m": "x" * 70_000}), [b"two"])
+    assert [(e.version_id, e.is_latest) for e in listing(store)] == before == [(v1, True)]
+    assert read(store, "k") == b"one"
+
+
+def test_older_versions_are_their_own_files(store: Store) -> None:
+    set_mode(store, versions.ENABLED)
+    v1 = put(store, "k", b"one")
+    put(store, "k", b"two")
+    store.delete(BCK, BID, "k")  # the current file goes; the older versions stay readable
+    assert read(store, "k", v1) == b"one"
+    assert [e.attrs.size for e in listing(store) if not e.is_delete_marker] == [3, 3]
