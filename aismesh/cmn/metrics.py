@@ -1,7 +1,8 @@
 """Prometheus metrics every service exports, and the request id that travels with a call.
 
 - gRPC services: ``server_interceptor(service)`` counts calls by method and status code, times
-  them, and sums the object bytes that came in and went out (the ``data`` field of messages);
+  them, and sums the message bytes that came in and went out (counted as they are serialized:
+  reading a message's ``data`` field would copy it);
   it also puts the caller's request id (metadata ``aismesh-request-id``) into the log context.
 - Clients: ``client_interceptor()`` adds the current request id to every outgoing call, so one
   request can be followed through the gateway's and every node's log lines.
@@ -26,7 +27,8 @@ RPC_CALLS = Counter("aismesh_rpc_calls_total", "gRPC calls served, by method and
                     ["service", "method", "code"])
 RPC_SECONDS = Histogram("aismesh_rpc_duration_seconds", "Time to serve a gRPC call (streams: to the last message)",
                         ["service", "method"], buckets=LATENCY_BUCKETS)
-RPC_BYTES = Counter("aismesh_rpc_object_bytes_total", "Object bytes carried by gRPC calls", ["service", "direction"])
+RPC_BYTES = Counter("aismesh_rpc_object_bytes_total", "Bytes of the gRPC messages served (serialized size)",
+                    ["service", "direction"])
 
 
 def serve(listen: str, registry: CollectorRegistry = REGISTRY) -> int:
@@ -36,9 +38,21 @@ def serve(listen: str, registry: CollectorRegistry = REGISTRY) -> int:
     return int(server.server_port)
 
 
-def _data_len(msg: Any) -> int:
-    data = getattr(msg, "data", None)
-    return len(data) if isinstance(data, bytes | bytearray) else 0
+def _counting(convert: Callable[[Any], Any] | None, counter: Any, of_input: bool) -> Callable[[Any], Any] | None:
+    """Wrap a (de)serializer so the serialized length is counted where it costs nothing."""
+    if convert is None:
+        return None
+    if of_input:
+        def deserialize(raw: bytes) -> Any:
+            counter.inc(len(raw))
+            return convert(raw)
+        return deserialize
+
+    def serialize(msg: Any) -> bytes:
+        raw: bytes = convert(msg)
+        counter.inc(len(raw))
+        return raw
+    return serialize
 
 
 class _Call:
@@ -47,19 +61,11 @@ class _Call:
     def __init__(self, service: str, method: str, context: Any) -> None:
         self.service, self.method, self.context = service, method, context
         self.started = time.perf_counter()
-        self.bytes_in = self.bytes_out = 0
-
-    def requests(self, it: Iterator[Any]) -> Iterator[Any]:
-        for msg in it:
-            self.bytes_in += _data_len(msg)
-            yield msg
 
     def responses(self, it: Iterator[Any]) -> Iterator[Any]:
         failed = False
         try:
-            for msg in it:
-                self.bytes_out += _data_len(msg)
-                yield msg
+            yield from it
         except BaseException:
             failed = True
             raise
@@ -71,10 +77,6 @@ class _Call:
         name = code.name if isinstance(code, grpc.StatusCode) else ("UNKNOWN" if failed else "OK")
         RPC_CALLS.labels(self.service, self.method, name).inc()
         RPC_SECONDS.labels(self.service, self.method).observe(time.perf_counter() - self.started)
-        if self.bytes_in:
-            RPC_BYTES.labels(self.service, "in").inc(self.bytes_in)
-        if self.bytes_out:
-            RPC_BYTES.labels(self.service, "out").inc(self.bytes_out)
 
 
 class _ServerInterceptor(grpc.ServerInterceptor):
@@ -86,18 +88,15 @@ class _ServerInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         method = details.method.rsplit("/", 1)[-1]
+        bytes_in, bytes_out = RPC_BYTES.labels(self.service, "in"), RPC_BYTES.labels(self.service, "out")
         rid = next((v for k, v in details.invocation_metadata or () if k == REQUEST_ID_KEY), "")
         service = self.service
 
-        def wrap(behavior: Callable[..., Any], streams_in: bool, streams_out: bool) -> Callable[..., Any]:
+        def wrap(behavior: Callable[..., Any], streams_out: bool) -> Callable[..., Any]:
             def run(request: Any, context: Any) -> Any:
                 call = _Call(service, method, context)
                 token = request_id.set(str(rid))
                 try:
-                    if streams_in:
-                        request = call.requests(request)
-                    elif not streams_out:
-                        call.bytes_in = _data_len(request)
                     try:
                         result = behavior(request, context)
                     except BaseException:
@@ -105,7 +104,6 @@ class _ServerInterceptor(grpc.ServerInterceptor):
                         raise
                     if streams_out:
                         return call.responses(result)
-                    call.bytes_out = _data_len(result)
                     call.done(False)
                     return result
                 finally:
@@ -113,16 +111,16 @@ class _ServerInterceptor(grpc.ServerInterceptor):
 
             return run
 
-        kinds = (("unary_unary", False, False, grpc.unary_unary_rpc_method_handler),
-                 ("unary_stream", False, True, grpc.unary_stream_rpc_method_handler),
-                 ("stream_unary", True, False, grpc.stream_unary_rpc_method_handler),
-                 ("stream_stream", True, True, grpc.stream_stream_rpc_method_handler))
-        for attr, streams_in, streams_out, make in kinds:
+        kinds = (("unary_unary", False, grpc.unary_unary_rpc_method_handler),
+                 ("unary_stream", True, grpc.unary_stream_rpc_method_handler),
+                 ("stream_unary", False, grpc.stream_unary_rpc_method_handler),
+                 ("stream_stream", True, grpc.stream_stream_rpc_method_handler))
+        for attr, streams_out, make in kinds:
             behavior = getattr(handler, attr)
             if behavior is not None:
-                return make(wrap(behavior, streams_in, streams_out),
-                            request_deserializer=handler.request_deserializer,
-                            response_serializer=handler.response_serializer)
+                return make(wrap(behavior, streams_out),
+                            request_deserializer=_counting(handler.request_deserializer, bytes_in, True),
+                            response_serializer=_counting(handler.response_serializer, bytes_out, False))
         return handler
 
 
