@@ -10,7 +10,7 @@ GEN := $(patsubst protos/%.proto,aismesh/protos/%_pb2.py,$(PROTOS))
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev protos up down status test test-unit test-integration soak check lint type bench clean compose-up compose-down test-compose
+.PHONY: help install install-dev protos up down status test test-unit test-integration soak check lint type bench clean compose-up compose-down test-compose test-training
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -101,6 +101,32 @@ compose-down: ## stop the docker compose stack (ARGS=--volumes drops its data) a
 
 test-compose: install-dev ## the compose suite: the stack in containers, driven by boto3 and etcdctl
 	@AISMESH_COMPOSE_REQUIRED=$${AISMESH_COMPOSE_REQUIRED:-1} $(BIN)/python -m pytest -q tests/compose $(ARGS)
+
+# The training-data clients (docs/training.md) are large, so they live in venvs of their own and
+# `make up` never installs them: .venv-training (aismesh, pytest, torch CPU, the aistore SDK's
+# pytorch extra, webdataset, s3fs, pyarrow, the aws CLI) and .venv-tf (TensorFlow and
+# tensorflow-io, which need a protobuf the mesh cannot run with).
+TRAIN_VENV := .venv-training
+TF_VENV := .venv-tf
+TRAIN_STAMP := $(TRAIN_VENV)/.install-stamp
+TF_STAMP := $(TF_VENV)/.install-stamp
+
+$(TRAIN_STAMP): pyproject.toml setup.py $(PROTOS)
+	@test -x $(TRAIN_VENV)/bin/python || $(PY) -m venv $(TRAIN_VENV)
+	@echo "installing the training clients into $(TRAIN_VENV) (log: $(TRAIN_VENV)/install.log)"
+	@$(TRAIN_VENV)/bin/python -m pip install $(PIP_QUIET) -e '.[training]' > $(TRAIN_VENV)/install.log 2>&1 \
+		|| { tail -40 $(TRAIN_VENV)/install.log >&2; echo "make test-training: pip failed" >&2; exit 1; }
+	@touch $(TRAIN_STAMP)
+
+$(TF_STAMP): examples/tensorflow/requirements.txt
+	@test -x $(TF_VENV)/bin/python || $(PY) -m venv $(TF_VENV)
+	@echo "installing TensorFlow and tensorflow-io into $(TF_VENV) (log: $(TF_VENV)/install.log)"
+	@$(TF_VENV)/bin/python -m pip install $(PIP_QUIET) -r examples/tensorflow/requirements.txt > $(TF_VENV)/install.log 2>&1 \
+		|| { tail -40 $(TF_VENV)/install.log >&2; echo "make test-training: pip failed" >&2; exit 1; }
+	@touch $(TF_STAMP)
+
+test-training: $(TRAIN_STAMP) $(TF_STAMP) ## install the training clients (own venvs) and run tests/training against a real mesh
+	@AISMESH_TF_PYTHON=$(CURDIR)/$(TF_VENV)/bin/python $(TRAIN_VENV)/bin/python -m pytest -q tests/training $(ARGS)
 
 clean: ## remove build outputs and generated code (keeps .venv and data)
 	@rm -rf build dist *.egg-info aismesh/protos/*_pb2*.py aismesh/protos/*_pb2*.pyi .mypy_cache .ruff_cache .pytest_cache
