@@ -14,6 +14,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from tests.integration.test_rclone import Rclone, rclone  # noqa: F401  (Debian's rclone, configured)
 from tests.integration.test_remote_buckets import World, world  # noqa: F401  (a mesh with moto behind aws://)
 
 pytestmark = pytest.mark.integration
@@ -297,3 +298,24 @@ def test_remote_buckets_keep_no_versions_here(world: World) -> None:  # noqa: F8
         assert code_of(e) == "NotImplemented" and "aws://" in e.value.response["Error"]["Message"]
     # never versioned here: a read with a version id serves the object (the TensorFlow rule)
     assert s3.get_object(Bucket=name, Key="k", VersionId="1")["Body"].read() == b"remote"
+
+
+def test_rclone_versioning(rclone: Rclone, s3: Any, tmp_path: Any) -> None:  # noqa: F811
+    name = f"v-rclone-{os.urandom(3).hex()}"
+    s3.create_bucket(Bucket=name)
+    try:
+        assert rclone("backend", "versioning", f"ais:{name}").stdout.strip() == "Unversioned"
+        assert rclone("backend", "versioning", f"ais:{name}", "Enabled").stdout.strip() == "Enabled"
+        local = tmp_path / "f.txt"
+        for body in ("one", "two2"):
+            local.write_text(body)
+            rclone("copyto", str(local), f"ais:{name}/f.txt")
+        shown = rclone("lsf", "--s3-versions", f"ais:{name}").stdout.split()
+        assert len(shown) == 2 and "f.txt" in shown  # the older one as f-v<time>.txt
+        rclone("backend", "cleanup-hidden", f"ais:{name}")  # removes every version but the latest
+        assert rclone("lsf", "--s3-versions", f"ais:{name}").stdout.split() == ["f.txt"]
+        assert s3.get_object(Bucket=name, Key="f.txt")["Body"].read() == b"two2"
+        rclone("delete", f"ais:{name}")
+        assert [m["IsLatest"] for m in s3.list_object_versions(Bucket=name)["DeleteMarkers"]] == [True]
+    finally:
+        drop_all_versions(s3, name)
