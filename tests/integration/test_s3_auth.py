@@ -266,3 +266,11 @@ def test_native_api_is_not_affected(keyed: Mesh, bucket: str) -> None:
 def test_the_secret_is_not_shown_by_the_cluster_config(keyed: Mesh) -> None:
     with urllib.request.urlopen(f"{keyed.url}/v1/cluster?what=config", timeout=10) as r:
         assert SECRET.encode() not in r.read()
+
+
+def test_launcher_refuses_half_a_key_pair(tmp_path: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AISMESH_S3_")}
+    done = subprocess.run([os.path.join(BIN, "aismesh"), "up", "--data", str(tmp_path), "--s3-access-key", "AK"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "--s3-secret-key" in done.stderr

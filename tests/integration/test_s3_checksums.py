@@ -122,3 +122,14 @@ def test_aws_chunked_trailer_checksum(mesh: Mesh, s3: Any, bucket: str) -> None:
     r = requests.put(f"{mesh.s3}/{bucket}/trailed-missing", data=_chunked(data, "x-amz-meta-x:y"),
                      headers=headers, timeout=10)
     assert r.status_code == 400 and b"<Code>InvalidRequest</Code>" in r.content, r.text
+
+
+def test_aws_cli_checksums(mesh: Mesh, aws_cli: Any, bucket: str, tmp_path: Any) -> None:
+    src = tmp_path / "f.bin"
+    src.write_bytes(os.urandom(300_000))
+    done = aws_cli("s3api", "put-object", "--bucket", bucket, "--key", "cli", "--body", str(src),
+                   "--checksum-algorithm", "SHA1")
+    assert done.returncode == 0, done.stderr
+    done = aws_cli("s3api", "head-object", "--bucket", bucket, "--key", "cli", "--checksum-mode", "ENABLED")
+    assert done.returncode == 0, done.stderr
+    assert expected("SHA1", src.read_bytes()) in done.stdout.decode()

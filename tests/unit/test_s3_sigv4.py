@@ -145,3 +145,47 @@ def test_botocore_signatures_verify(key: str, prefix: str, secret: str) -> None:
         with pytest.raises(S3Error) as e:
             verify(raw, {"AKID": secret + "x"}, now)
         assert e.value.code == "SignatureDoesNotMatch"
+
+
+def test_signed_trailer_is_verified() -> None:
+    """STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: chunk signatures, then x-amz-trailer-signature
+    over the trailer lines, chained from the last chunk's signature."""
+    import hmac
+
+    from services.gateway.s3.auth import Verified, signing_key
+
+    key = signing_key(SK, "20130524", "us-east-1")
+    scope = "20130524/us-east-1/s3/aws4_request"
+    v = Verified(access_key=AK, payload_hash="STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", key=key,
+                 amz_date="20130524T000000Z", scope=scope, seed_signature="seed")
+
+    def sig(text: str) -> str:
+        return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+    prev, body = "seed", b""
+    for chunk in (b"hello", b""):
+        prev = sig("\n".join(("AWS4-HMAC-SHA256-PAYLOAD", v.amz_date, scope, prev, EMPTY,
+                              hashlib.sha256(chunk).hexdigest())))
+        body += f"{len(chunk):x};chunk-signature={prev}\r\n".encode() + chunk + (b"\r\n" if chunk else b"")
+    trailer = "x-amz-checksum-crc32:NhCmhg=="
+    trailer_sig = sig("\n".join(("AWS4-HMAC-SHA256-TRAILER", v.amz_date, scope, prev,
+                                 hashlib.sha256((trailer + "\n").encode()).hexdigest())))
+
+    def run(trailer_line: str) -> dict[str, str]:
+        data = body + f"{trailer_line}\r\nx-amz-trailer-signature:{trailer_sig}\r\n\r\n".encode()
+        pos = 0
+
+        def read(n: int) -> bytes:
+            nonlocal pos
+            out = data[pos:pos + n]
+            pos += len(out)
+            return out
+
+        found: dict[str, str] = {}
+        assert b"".join(chunked.aws_chunked_body(read, 7, ChunkSigner(v), found)) == b"hello"
+        return found
+
+    assert run(trailer) == {"x-amz-checksum-crc32": "NhCmhg=="}
+    with pytest.raises(Exception) as e:
+        run("x-amz-checksum-crc32:AAAAAA==")  # a trailer changed after signing
+    assert getattr(e.value, "reason", "") == "chunk-signature"
