@@ -11,6 +11,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -369,3 +370,18 @@ def test_a_provider_without_a_running_adapter_is_named(world: World) -> None:
     r = world.native("GET", "/v1/buckets/anything", params={"provider": "gcp"}, json={"action": "list", "value": {}})
     msg = r.json()["message"]
     assert r.status_code == 503 and '"gcp"' in msg and "adapters running: aws, ht" in msg
+
+
+def test_concurrent_cold_gets_of_one_object_fetch_it_once(world: World) -> None:
+    name = unique("once")
+    world.moto.create_bucket(Bucket=name)
+    data = os.urandom(6 * (1 << 20))
+    world.moto.put_object(Bucket=name, Key="big", Body=data)
+    world.create("aws", name)
+    before = remote_gets(world.mesh)
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda _: world.gw.get_object(Bucket=name, Key="big")["Body"].read(), range(8)))
+    assert all(b == data for b in bodies)
+    after = remote_gets(world.mesh)
+    # one fetch from the remote; the others waited for it and read the cached copy
+    assert (after["cold"] - before["cold"], after["warm"] - before["warm"]) == (1, 7)
