@@ -1,9 +1,10 @@
 """One suite, every adapter: aws (moto server), ht (nginx), gcp (fake-gcs-server), azure (Azurite),
-oci (tests/fakes/oci_objectstorage.py; skipped without the optional oci SDK).
+oci (tests/fakes/oci_objectstorage.py; skipped without the optional oci SDK), ais (a one-target
+mesh as the remote AIS cluster, attached in its own metadata service).
 
 A ``Remote`` is what a case needs from a provider: the adapter's stub, a bucket on the
 emulator, a way to put an object there behind the adapter's back, and what the provider can do.
-A later adapter (remote ais) joins by adding a fixture branch here.
+A new adapter joins by adding a fixture branch here.
 """
 
 from __future__ import annotations
@@ -165,7 +166,45 @@ def oci_remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
             )
 
 
-PROVIDERS = ["aws", "ht", "gcp", "azure", "oci"]
+@pytest.fixture(scope="session")
+def ais_remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
+    """A one-target mesh is the remote AIS cluster; its own metadata service keeps the
+    attachment the adapter reads ("confais" -> the mesh's URL)."""
+    import requests
+
+    from aismesh.protos import metadata_pb2, metadata_pb2_grpc
+    from tests.integration.conftest import running_mesh
+
+    work = str(tmp_path_factory.mktemp("ais"))
+    with running_mesh(os.path.join(work, "mesh"), "--targets", "1") as mesh:
+        meta = next(s["addr"] for s in mesh.status()["services"] if s["name"] == "metadata")
+        with grpc.insecure_channel(meta) as mch:
+            attach = metadata_pb2_grpc.MetadataStub(mch).AttachRemote
+            attach(metadata_pb2.RemoteCluster(alias="confais", url=mesh.url), timeout=10)
+            assert requests.post(f"{mesh.url}/v1/buckets/conf", json={"action": "create-bck"},
+                                 timeout=10).status_code == 200
+
+            def seed(name: str, data: bytes) -> None:
+                r = requests.put(f"{mesh.url}/v1/objects/conf/{quote(name)}", data=data, timeout=30)
+                assert r.status_code == 200, r.text
+
+            @contextlib.contextmanager
+            def dead(url: str) -> Iterator[tuple[Any, backend_pb2.RemoteBucket]]:
+                attach(metadata_pb2.RemoteCluster(alias="confdead", url=url), timeout=10)
+                yield stub, backend_pb2.RemoteBucket(bck=types_pb2.Bck(
+                    provider="ais", name="conf", ns=types_pb2.Namespace(uuid="confdead")))
+
+            def ns_bck(name: str) -> backend_pb2.RemoteBucket:
+                return backend_pb2.RemoteBucket(bck=types_pb2.Bck(provider="ais", name=name,
+                                                                  ns=types_pb2.Namespace(uuid="confais")))
+
+            with emulators.adapter("ais", work, {"AISMESH_METADATA": meta}) as a, grpc.insecure_channel(a.addr) as ch:
+                stub = backend_pb2_grpc.BackendStub(ch)
+                yield Remote(provider="ais", stub=stub, bucket=ns_bck("conf"), seed=seed, can_write=True,
+                             missing_bucket=ns_bck("nope-missing"), unreachable=dead)
+
+
+PROVIDERS = ["aws", "ht", "gcp", "azure", "oci", "ais"]
 
 
 @pytest.fixture(params=PROVIDERS)

@@ -155,7 +155,11 @@ def test_put_then_get_and_delete(remote: Remote) -> None:
         assert isinstance(err(ei.value), errors.NotImplemented)
         return
     a = remote.stub.PutObject(reqs(), timeout=10)
-    assert a.size == len(data) and a.etag == hashlib.md5(data).hexdigest()
+    md5 = hashlib.md5(data).hexdigest()
+    if remote.provider == "ais":  # a remote AIS cluster's ETag is its own checksum (xxhash by default)
+        assert a.size == len(data) and a.etag and md5 in [c.value for c in a.checksums if c.type == "md5"]
+    else:
+        assert a.size == len(data) and a.etag == md5
     _, body = get(remote, name)
     assert body == data
     remote.call("DeleteObject", backend_pb2.BackendObjectRequest(bucket=remote.bucket, name=name))

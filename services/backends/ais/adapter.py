@@ -9,6 +9,7 @@ credentials only there. Listing a namespace of "" or "@" lists the buckets of ev
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -24,7 +25,7 @@ from aismesh.cmn.names import Bck
 from aismesh.protos import backend_pb2, backend_pb2_grpc, types_pb2
 from services.backends.ais.attachments import Attachment, Attachments
 from services.backends.ais.http import RemoteHttp
-from services.backends.common import CHUNK_SIZE, chunks_of, http_range, not_implemented
+from services.backends.common import CHUNK_SIZE, chunks_of, http_range, not_implemented, part_stream
 
 # AIS list-objects flags (apc.LsoMsg) and entry flags (LsoEnt.Flags).
 LS_NO_RECURSION = 1 << 11
@@ -231,27 +232,19 @@ class AisBackend(backend_pb2_grpc.BackendServicer):
         h = first.header
         a, bck, where = self._remote(h.bucket)
         path, query = object_path(bck, h.name), remote_query(bck)
-        if h.size >= 0:
-            body: Any = chunks_of(request_iterator)
-            size = h.size
-        else:  # the remote wants a length: spool, then send
-            body = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed below
-            for piece in chunks_of(request_iterator):
-                body.write(piece)
-            size = body.tell()
-            body.seek(0)
+        body = _Body(chunks_of(request_iterator), h.size, f"{where}/{h.name}")
         try:
-            resp = self.http.request(a, "PUT", path, query, where=where, obj=h.name, body=body,
-                                     headers={"Content-Length": str(size),
+            resp = self.http.request(a, "PUT", path, query, where=where, obj=h.name, body=body.body,
+                                     headers={"Content-Length": str(body.size),
                                               "Content-Type": h.content_type or "application/octet-stream"})
         finally:
-            if hasattr(body, "close"):
-                body.close()
+            body.close()
         if h.custom:
             self.http.request(a, "PATCH", path, query, where=where, obj=h.name,
                               json_body={"action": "", "name": "", "value": dict(h.custom)})
-        out = attrs_from_headers(h.name, resp.headers, size)
+        out = attrs_from_headers(h.name, resp.headers, body.size)
         out.custom.update(h.custom)
+        out.checksums.append(types_pb2.Checksum(type="md5", value=body.md5.hexdigest()))
         return out
 
     @errors.servicer_guard
@@ -261,27 +254,97 @@ class AisBackend(backend_pb2_grpc.BackendServicer):
                           obj=request.name)
         return types_pb2.Empty()
 
-    # --- not over this adapter (yet) -------------------------------------------------------
-
     @errors.servicer_guard
     def CopyObject(self, request: Any, context: Any) -> Any:
         raise not_implemented("ais", "a server-side copy in a remote cluster")
 
-    @errors.servicer_guard
-    def CreateUpload(self, request: Any, context: Any) -> Any:
-        raise not_implemented("ais", "a multipart upload to a remote cluster (PutObject streams any size)")
+    # --- multipart: AIS's mpt-upload, part PUTs, mpt-complete, abort ---------------------------
 
     @errors.servicer_guard
-    def PutPart(self, request_iterator: Any, context: Any) -> Any:
-        raise not_implemented("ais", "a multipart upload to a remote cluster")
+    def CreateUpload(self, request: backend_pb2.BackendPutHeader, context: Any) -> backend_pb2.BackendUpload:
+        a, bck, where = self._remote(request.bucket)
+        resp = self.http.request(a, "POST", object_path(bck, request.name), remote_query(bck), where=where,
+                                 obj=request.name, json_body={"action": "mpt-upload", "name": "", "value": None})
+        upload_id = resp.data.decode("utf-8", errors="replace").strip().strip('"')
+        if not upload_id:
+            raise errors.RemoteUnavailable(f"{where}/{request.name}: {a.label} started an upload without an id")
+        return backend_pb2.BackendUpload(upload_id=upload_id)
 
     @errors.servicer_guard
-    def CompleteUpload(self, request: Any, context: Any) -> Any:
-        raise not_implemented("ais", "a multipart upload to a remote cluster")
+    def PutPart(self, request_iterator: Iterator[Any], context: Any) -> backend_pb2.BackendPart:
+        h, data = part_stream(request_iterator)
+        a, bck, where = self._remote(h.upload.bucket)
+        body = _Body(data, h.size, f"{where}/{h.upload.name} part {h.part_number}")
+        query = {**remote_query(bck), "uploadId": h.upload.upload_id, "partNumber": str(h.part_number)}
+        try:
+            resp = self.http.request(a, "PUT", object_path(bck, h.upload.name), query, where=where,
+                                     obj=h.upload.name, body=body.body, headers={"Content-Length": str(body.size)})
+        finally:
+            body.close()
+        return backend_pb2.BackendPart(part_number=h.part_number, etag=resp.headers.get("ETag", "").strip('"'),
+                                       size=body.size)
 
     @errors.servicer_guard
-    def AbortUpload(self, request: Any, context: Any) -> Any:
-        raise not_implemented("ais", "a multipart upload to a remote cluster")
+    def CompleteUpload(self, request: backend_pb2.BackendCompleteRequest, context: Any) -> backend_pb2.BackendObjAttrs:
+        u = request.upload
+        a, bck, where = self._remote(u.bucket)
+        path, query = object_path(bck, u.name), remote_query(bck)
+        parts = [{"part-number": p.part_number, "etag": p.etag} for p in request.parts]
+        self.http.request(a, "POST", path, {**query, "uploadId": u.upload_id}, where=where, obj=u.name,
+                          json_body={"action": "mpt-complete", "name": "", "value": parts})
+        head = self.http.request(a, "HEAD", path, {**query, "props": HEAD_PROPS}, where=where, obj=u.name)
+        cl = head.headers.get("Content-Length", "")
+        return attrs_from_headers(u.name, head.headers, int(cl) if cl.isdigit() else -1)
+
+    @errors.servicer_guard
+    def AbortUpload(self, request: backend_pb2.BackendUploadRequest, context: Any) -> types_pb2.Empty:
+        a, bck, where = self._remote(request.bucket)
+        self.http.request(a, "DELETE", object_path(bck, request.name),
+                          {**remote_query(bck), "uploadId": request.upload_id}, where=where, obj=request.name)
+        return types_pb2.Empty()
+
+
+class _Body:
+    """A request body for the remote with a Content-Length, md5 computed on the way (AIS reports
+    its own checksum; the contract's callers also want an md5). A stream of announced size is
+    sent as it arrives, each piece only once the next one (or eof) is in, so a stream cut short
+    or overlong never completes a request; an unannounced or empty one is spooled first."""
+
+    def __init__(self, chunks: Iterator[bytes], size: int, what: str) -> None:
+        self.md5 = hashlib.md5()
+        self.what = what
+        self.spool: Any = None
+        if size > 0:
+            self.size = size
+            self.body: Any = self._checked(chunks, size)
+            return
+        self.spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - close()
+        for piece in chunks:
+            self.md5.update(piece)
+            self.spool.write(piece)
+        self.size = self.spool.tell()
+        self.spool.seek(0)
+        self.body = self.spool
+
+    def _checked(self, chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+        sent = 0
+        held: bytes | None = None
+        for piece in chunks:  # raises at a stream's end without eof: the held piece never leaves
+            if held is not None:
+                yield held
+            sent += len(piece)
+            if sent > size:
+                raise errors.InvalidArgument(f"{self.what}: the body is longer than the announced {size} bytes")
+            self.md5.update(piece)
+            held = piece
+        if sent != size:
+            raise errors.InvalidArgument(f"{self.what}: the body has {sent} of the announced {size} bytes")
+        if held is not None:
+            yield held
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
 
 
 def metadata_addrs(text: str) -> list[str]:
