@@ -24,9 +24,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--pct-put", type=int, default=20, help="PUT share of the mixed workload (percent)")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
     ap.add_argument("--concurrency", type=int, default=16, help="connections in flight in total")
-    ap.add_argument("--client", choices=("wrk", "python"), default=None,
-                    help="load client of the raw HTTP cells (S3 targets, nginx): wrk (default when installed: "
-                         "make tools-bench) or the Python one; aismesh-native and aismesh-cold always use Python")
+    ap.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
+                    help="load client of the raw HTTP cells (S3 targets, nginx). auto: wrk (make tools-bench) up to "
+                         "--wrk-max-size, the Python client above it, where wrk's 8 KiB reads cost more CPU than "
+                         "Python's 1 MiB ones; aismesh-native and aismesh-cold always use the Python client")
+    ap.add_argument("--wrk-max-size", default="1MiB", help="with --client auto: the largest object size wrk drives")
     ap.add_argument("--runs", type=int, default=1, help="run every cell this many times; report the medians")
     ap.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (its connections: --concurrency)")
     ap.add_argument("--processes", type=int, default=4, help="processes of the Python client")
@@ -52,7 +54,7 @@ def run_cell(target: Target, op: str, size: int, keys: list[str], args: argparse
         cell.skipped = "serves GET only"
         return cell
     get_paths = [target.object_path(k) for k in keys]
-    if args.client == "wrk" and target.raw_http:
+    if client_for(target, size, args) == "wrk":
         put_keys = [f"put/{format_size(size)}/{i}" for i in range(args.concurrency * 4)]
         wspec = wrk.WrkSpec(host=target.host, port=target.port, op=op, size=size, headers=target.headers,
                             get_paths=get_paths, put_paths=[target.object_path(k) for k in put_keys],
@@ -61,6 +63,9 @@ def run_cell(target: Target, op: str, size: int, keys: list[str], args: argparse
         wrk.run(wspec, cell, os.path.join(workdir, "wrk"), args.wrk_binary)
         if op == "get" and cell.errors_by_kind.get("status"):
             cell.error_samples.append(_status_sample(target, get_paths[0]))
+        if not cell.count and not cell.errors:
+            # wrk counts only what completes before its deadline; the Python client finishes its last requests.
+            cell.error_samples.append(f"no request completed within {cell.duration_s:.1f} s: use a longer --duration")
         return cell
     threads = max(1, args.concurrency // args.processes)
     put_keys = [f"put/{format_size(size)}/{i}" for i in range(threads * args.processes * 4)]
@@ -79,6 +84,13 @@ def run_cell(target: Target, op: str, size: int, keys: list[str], args: argparse
         cell.latencies_ms += p["lat"]  # type: ignore[arg-type]
         cell.error_samples += p["samples"]  # type: ignore[arg-type]
     return cell
+
+
+def client_for(target: Target, size: int, args: argparse.Namespace) -> str:
+    """Which load client drives the target's cells of this size: wrk or python."""
+    if not target.raw_http or args.client == "python" or not args.wrk_binary:
+        return "python"
+    return "wrk" if args.client == "wrk" or size <= parse_size(args.wrk_max_size) else "python"
 
 
 def _status_sample(target: Target, get_path: str) -> str:
@@ -128,17 +140,20 @@ def main(args: argparse.Namespace) -> int:
     if args.sizes is None:
         args.sizes = "4KiB,1MiB" if args.quick else "4KiB,64KiB,1MiB,16MiB"
     args.wrk_binary = wrk.find_wrk()
-    if args.client is None:
-        args.client = "wrk" if args.wrk_binary else "python"
-        if not args.wrk_binary:
-            print("bench: wrk is not installed (make tools-bench); the Python client drives every cell", flush=True)
-    elif args.client == "wrk" and not args.wrk_binary:
+    if args.client == "wrk" and not args.wrk_binary:
         print("aismesh bench: --client wrk, but wrk is not installed (make tools-bench, or apt-get install wrk)")
         return 2
+    if args.client == "auto" and not args.wrk_binary:
+        print("bench: wrk is not installed (make tools-bench); the Python client drives every cell", flush=True)
     if args.runs < 1:
         print("aismesh bench: --runs must be at least 1")
         return 2
-    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    try:
+        sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+        parse_size(args.wrk_max_size)
+    except ValueError as e:
+        print(f"aismesh bench: {e}")
+        return 2
     ops = [o.strip() for o in args.ops.split(",") if o.strip()]
     wanted = [t.strip() for t in args.targets.split(",") if t.strip()]
     bad = [t for t in wanted if t not in ALL_TARGETS] + [o for o in ops if o not in ("get", "put", "mixed")]
@@ -235,7 +250,8 @@ def main(args: argparse.Namespace) -> int:
         doc = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sizes": report.sizes_label(sizes),
                "ops": ops, "duration_s": args.duration, "concurrency": args.concurrency,
                "processes": args.processes, "client": args.client, "wrk_threads": args.wrk_threads,
-               "runs": args.runs, "gateway_workers": args.workers, "cells": cells, "peak_rss": peaks}
+               "wrk_max_size": args.wrk_max_size, "runs": args.runs, "gateway_workers": args.workers,
+               "cells": cells, "peak_rss": peaks}
         path = args.json or os.path.join("bench-results", f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json")
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:

@@ -14,6 +14,7 @@ import resource
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 READ_BUF = 1 << 20
 
@@ -31,7 +32,7 @@ class LoadSpec:
     headers: dict[str, str] = field(default_factory=dict)
     threads: int = 4
     pct_put: int = 20
-    start_at: float = 0.0        # wall-clock time every process starts at
+    start_at: float = 0.0        # wall-clock time every process starts at (set once all are up)
     duration_s: float = 5.0
 
 
@@ -107,6 +108,17 @@ class _NProc:
 _NPROC = _NProc()
 
 
+class _Barrier:
+    value: Any = None
+
+
+_BARRIER = _Barrier()
+
+
+def _init_process(barrier: Any) -> None:
+    _BARRIER.value = barrier
+
+
 def _cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -119,9 +131,12 @@ def run_process(spec: LoadSpec, proc_index: int, nproc: int) -> dict[str, object
     body = os.urandom(spec.size) if spec.op != "get" else b""
     out: dict[str, object] = {"count": 0, "bytes": 0, "errors": 0, "lat": [], "samples": []}
     lock = threading.Lock()
+    # Every process waits here until all are up: a fixed head start was not enough on a busy box,
+    # where a late process ran a shorter cell (or none) and the cell reported fewer connections.
+    _BARRIER.value.wait(timeout=120)
+    spec.start_at = time.time()
     threads = [threading.Thread(target=_thread, args=(spec, proc_index + nproc * t, body, out, lock))
                for t in range(spec.threads)]
-    time.sleep(max(0.0, spec.start_at - time.time()))
     cpu0 = _cpu_s()
     for t in threads:
         t.start()
@@ -134,6 +149,7 @@ def run_process(spec: LoadSpec, proc_index: int, nproc: int) -> dict[str, object
 def run(spec: LoadSpec, processes: int) -> list[dict[str, object]]:
     """Run the cell in ``processes`` fresh processes that start together."""
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(processes) as pool:
-        spec.start_at = time.time() + 1.0  # time for the processes to come up, then all start at once
-        return pool.starmap(run_process, [(spec, i, processes) for i in range(processes)])
+    barrier = ctx.Barrier(processes)
+    # One task a process: a process holds its task at the barrier until every other one has its own.
+    with ctx.Pool(processes, initializer=_init_process, initargs=(barrier,)) as pool:
+        return pool.starmap(run_process, [(spec, i, processes) for i in range(processes)], chunksize=1)
