@@ -152,3 +152,21 @@ def test_blob_download_refusals(world: World, bck: Any) -> None:
     assert ei.value.status_code == 400 and "chunk-size" in ei.value.message
     r = world.ais("blob-download", f"ais://{bck.name}/o")
     assert r.returncode == 1 and "expecting remote bucket" in r.stderr
+
+
+def test_prefetch_continue_on_error_and_blob_threshold(world: World) -> None:
+    name = f"pf-{os.urandom(3).hex()}"
+    world.moto.create_bucket(Bucket=name)
+    for k in ("a", "b"):
+        world.moto.put_object(Bucket=name, Key=k, Body=k.encode())
+    b = world.client.bucket(name, provider="aws")
+    b.head()
+    failed = world.client.job(b.objects(obj_names=["a", "gone"]).prefetch()).wait(timeout=60, verbose=False)
+    assert not failed.success and "gone" in failed.error
+    done = world.client.job(b.objects(obj_names=["gone", "b", "a"]).prefetch(continue_on_error=True,
+                                                                            blob_threshold=1 << 20))
+    assert done.wait(timeout=60, verbose=False).success
+    assert sorted(e.name for e in b.list_objects(flags=[ListObjectFlag.CACHED]).entries) == ["a", "b"]
+    with pytest.raises(AISError) as ei:
+        b.objects(obj_names=["a"]).prefetch(blob_threshold=-1)
+    assert ei.value.status_code == 400 and "blob-threshold" in ei.value.message

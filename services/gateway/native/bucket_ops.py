@@ -239,10 +239,26 @@ def prefetch_objects(entry: BucketEntry, msg: dict[str, Any]) -> Response:
     _remote_only(entry, "prefetch-listrange")
     value = msg_value(msg, "prefetch-listrange message")
     sel = xactions.Selection.from_msg(value, "prefetch-listrange")
-    latest = bool(value.get("latest-ver"))
+    latest, coer = bool(value.get("latest-ver")), bool(value.get("coer"))
+    threshold = value.get("blob-threshold", 0) or 0
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
+        raise errors.InvalidArgument(f'invalid prefetch-listrange message: "blob-threshold" {threshold!r} must be a '
+                                     "non-negative integer (bytes)")
     c = cluster()
-    job = jobs.start(c, "prefetch-listrange",
-                     lambda p: p.add(remote.prefetch(c, entry, sel.resolve(c, entry), latest=latest)), bck=entry.bck)
+
+    def work(p: jobs.Progress) -> None:
+        if not coer:
+            p.add(remote.prefetch(c, entry, sel.resolve(c, entry), latest=latest))
+            return
+        for name in sel.resolve(c, entry):  # one at a time, so that one missing object skips only itself
+            p.check()
+            try:
+                p.add(remote.prefetch(c, entry, [name], latest=latest))
+            except errors.NotFound:
+                continue
+
+    # blob-threshold: every object comes through the same cold GET (blob download is that too); validated only.
+    job = jobs.start(c, "prefetch-listrange", work, bck=entry.bck)
     return _text(job.id)
 
 
