@@ -37,12 +37,12 @@ def create_upload(c: Cluster, entry: BucketEntry, name: str, content_type: str,
 
 
 def put_part(c: Cluster, entry: BucketEntry, name: str, upload_id: str, part_number: int,
-             body: Iterable[bytes], size: int, md5_hex: str = "") -> storage_pb2.PartInfo:
+             body: Iterable[bytes], size: int, md5_hex: str = "", s3_checksum: str = "") -> storage_pb2.PartInfo:
     if not 1 <= part_number <= MAX_PART_NUMBER:
         raise errors.InvalidArgument(
             f"part number must be an integer between 1 and {MAX_PART_NUMBER}, got {part_number}")
     header = storage_pb2.PartHeader(bucket=entry.ref(), name=name, upload_id=upload_id,
-                                    part_number=part_number, size=size)
+                                    part_number=part_number, size=size, s3_checksum=s3_checksum)
     if md5_hex:
         header.expected.CopyFrom(types_pb2.Checksum(type="md5", value=md5_hex))
 

@@ -108,7 +108,9 @@ class Uploads:
                                                  f"{md5.hexdigest()}", reason="bad-digest")
                 f.flush()
                 os.fsync(f.fileno())
-                os.setxattr(f.fileno(), _PART_XATTR, f"{md5.hexdigest()} {size}".encode())
+                # "md5 size [s3-checksum]": the S3 checksum (no spaces in it) only when the part has one
+                os.setxattr(f.fileno(), _PART_XATTR,
+                            " ".join((md5.hexdigest(), str(size), h.s3_checksum)).strip().encode())
             os.replace(tmp, os.path.join(path, f"{h.part_number:05d}"))
             durable.fsync_dir(path)  # an acknowledged part survives a power loss
         except BaseException:
@@ -116,16 +118,17 @@ class Uploads:
                 os.unlink(tmp)
             raise
         return storage_pb2.PartInfo(part_number=h.part_number, size=size, etag=md5.hexdigest(),
-                                    mtime_ns=time.time_ns())
+                                    mtime_ns=time.time_ns(), s3_checksum=h.s3_checksum)
 
     def _parts(self, path: str) -> dict[int, storage_pb2.PartInfo]:
         out = {}
         for fname in os.listdir(path):
             if fname.isdigit():
                 full = os.path.join(path, fname)
-                etag, size = os.getxattr(full, _PART_XATTR).decode().split()
+                etag, size, *s3_checksum = os.getxattr(full, _PART_XATTR).decode().split()
                 out[int(fname)] = storage_pb2.PartInfo(part_number=int(fname), size=int(size), etag=etag,
-                                                       mtime_ns=os.stat(full).st_mtime_ns)
+                                                       mtime_ns=os.stat(full).st_mtime_ns,
+                                                       s3_checksum=s3_checksum[0] if s3_checksum else "")
         return out
 
     def parts(self, req: storage_pb2.UploadRequest) -> list[storage_pb2.PartInfo]:

@@ -70,6 +70,31 @@ def test_multipart_part_and_composite_checksums(s3: Any, bucket: str, alg: str) 
     assert got["Body"].read() == b"".join(parts)
 
 
+def test_part_checksums_are_kept_listed_and_checked_at_completion(s3: Any, bucket: str) -> None:
+    parts = [os.urandom(5 << 20), os.urandom(10)]
+    up = s3.create_multipart_upload(Bucket=bucket, Key="kept", ChecksumAlgorithm="CRC32C")
+    etags, sums = [], []
+    for n, data in enumerate(parts, 1):
+        r = s3.upload_part(Bucket=bucket, Key="kept", UploadId=up["UploadId"], PartNumber=n, Body=data,
+                           ChecksumAlgorithm="CRC32C")
+        etags.append(r["ETag"])
+        sums.append(r["ChecksumCRC32C"])
+    listed = s3.list_parts(Bucket=bucket, Key="kept", UploadId=up["UploadId"])["Parts"]
+    assert [p["ChecksumCRC32C"] for p in listed] == sums
+    # A checksum that is not the one the part was uploaded with: InvalidPart, nothing completed.
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="kept", UploadId=up["UploadId"], MultipartUpload={"Parts": [
+            {"PartNumber": 1, "ETag": etags[0], "ChecksumCRC32C": sums[1]},
+            {"PartNumber": 2, "ETag": etags[1], "ChecksumCRC32C": sums[1]}]})
+    assert e.value.response["Error"]["Code"] == "InvalidPart"
+    # Listed without checksums: the composite comes from what the parts were uploaded with.
+    s3.complete_multipart_upload(Bucket=bucket, Key="kept", UploadId=up["UploadId"], MultipartUpload={"Parts": [
+        {"PartNumber": n, "ETag": t} for n, t in enumerate(etags, 1)]})
+    raw = b"".join(base64.b64decode(v) for v in sums)
+    head = s3.head_object(Bucket=bucket, Key="kept", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32C"] == f"{expected('CRC32C', raw)}-2"
+
+
 def test_upload_file_with_checksums_the_way_s3transfer_does(s3: Any, bucket: str, tmp_path: Any) -> None:
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(12 << 20))

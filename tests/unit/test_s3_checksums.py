@@ -63,8 +63,15 @@ def test_composite_of_parts() -> None:
     alg, custom = checksums.completed_from_parts([{"crc32": parts[0]}, {"crc32": parts[1]}])
     assert alg == "crc32" and custom == {"s3.checksum-crc32": checksum_b64("crc32", raw) + "-2"}
     assert checksums.completed_from_parts([{}, {}]) == ("", {})
+    assert checksums.completed_from_parts([{"crc32": parts[0]}, {}]) == ("crc32", {})  # not every part has one
+    # What the parts were uploaded with counts; the request need not repeat it, and may not contradict it.
+    kept = [f"crc32:{p}" for p in parts]
+    assert checksums.completed_from_parts([{}, {}], kept) == (alg, custom)
+    with pytest.raises(InvalidArgument) as e:
+        checksums.completed_from_parts([{"crc32": parts[1]}, {}], kept)
+    assert e.value.reason == "invalid-part"
     with pytest.raises(InvalidArgument):
-        checksums.completed_from_parts([{"crc32": parts[0]}, {}])
+        checksums.completed_from_parts([{"sha1": checksum_b64("sha1", b"one")}, {}], kept)
 
 
 def test_response_headers_only_when_asked_and_for_the_whole_object() -> None:

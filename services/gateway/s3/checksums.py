@@ -289,18 +289,30 @@ def part_checksums(body: bytes) -> list[dict[str, str]]:
     return out
 
 
-def completed_from_parts(parts: list[dict[str, str]]) -> tuple[str, dict[str, str]]:
-    """(algorithm, custom metadata) of a completed upload whose Complete request listed these
-    per-part checksums: the composite checksum when every part lists one of one algorithm."""
-    algs = {alg for p in parts for alg in p}
+def completed_from_parts(listed: list[dict[str, str]], kept: list[str] | None = None) -> tuple[str, dict[str, str]]:
+    """(algorithm, custom metadata) of a completed upload: the composite checksum when every part
+    has one of one algorithm. ``listed`` are the values the Complete request gives per part,
+    ``kept`` what each part was verified with when uploaded ("<alg>:<base64>" or ""): a listed
+    value that differs from the kept one is InvalidPart, as S3 answers."""
+    merged: list[dict[str, str]] = []
+    for i, client in enumerate(listed):
+        entry = dict(client)
+        if kept and kept[i]:
+            alg, _, value = kept[i].partition(":")
+            if any(a != alg or v != value for a, v in entry.items()):
+                raise InvalidArgument(f"part {i + 1}: the {XML_NAME.get(alg, alg)} given does not match the "
+                                      "checksum the part was uploaded with", reason="invalid-part")
+            entry = {alg: value}
+        merged.append(entry)
+    algs = {alg for p in merged for alg in p}
     if not algs:
         return "", {}
     if len(algs) > 1:
-        raise _invalid("The parts of CompleteMultipartUpload list checksums of different algorithms.")
+        raise _invalid("The parts of CompleteMultipartUpload have checksums of different algorithms.")
     alg = algs.pop()
-    values = [p.get(alg) for p in parts]
+    values = [p.get(alg) for p in merged]
     if not all(values):
-        raise _invalid(f"Every part of CompleteMultipartUpload must list its {XML_NAME[alg]}, or none may.")
+        return alg, {}  # some parts have none: no checksum of the whole
     return alg, completed(alg, values)
 
 
@@ -320,6 +332,13 @@ class Checked:
     custom: dict[str, str]
     exp: Expected | None
     done: Verified
+
+    @property
+    def part_checksum(self) -> str:
+        """``<alg>:<base64>`` for the storage node to keep with a part, when known before its commit."""
+        for key, value in self.custom.items():
+            return f"{key[len(STORED):]}:{value}"
+        return ""
 
     def response(self) -> dict[str, str]:
         """The checksum header S3 answers a PutObject/UploadPart with once the body matched."""

@@ -40,7 +40,8 @@ def upload_part(c: Cluster, entry: BucketEntry, key: str, chunks: Iterator[bytes
                 md5_hex: str) -> Response:
     number = params.part_number(request.args.get("partNumber", ""))
     payload = checksums.checked(chunks, size, request.headers, checksums.request_trailers())
-    part = mpu.put_part(c, entry, key, request.args["uploadId"], number, payload.chunks, size, md5_hex)
+    part = mpu.put_part(c, entry, key, request.args["uploadId"], number, payload.chunks, size, md5_hex,
+                        payload.part_checksum)
     return Response(b"", headers={"ETag": f'"{part.etag}"', **payload.response()})
 
 
@@ -68,7 +69,8 @@ def parse_complete(body: bytes) -> list[tuple[int, str]]:
 def complete(c: Cluster, entry: BucketEntry, key: str, commit: CommitCondition = NO_CONDITION) -> Response:
     doc = body.read_bounded(request.environ)
     parts = parse_complete(doc)
-    alg, custom = checksums.completed_from_parts(checksums.part_checksums(doc))
+    kept = {p.part_number: p.s3_checksum for p in mpu.list_parts(c, entry, key, request.args["uploadId"])}
+    alg, custom = checksums.completed_from_parts(checksums.part_checksums(doc), [kept.get(n, "") for n, _ in parts])
     attrs = mpu.complete_upload(c, entry, key, request.args["uploadId"], parts,
                                 if_absent=commit.if_absent, if_match_etag=commit.if_match_etag, custom=custom)
     shown = ""
@@ -87,6 +89,12 @@ def abort(c: Cluster, entry: BucketEntry, key: str) -> Response:
     return Response(status=204)
 
 
+def _part_checksum(kept: str) -> str:
+    alg, _, value = kept.partition(":")
+    tag = checksums.XML_NAME.get(alg)
+    return f"<{tag}>{escape(value)}</{tag}>" if tag else ""
+
+
 def list_parts(c: Cluster, entry: BucketEntry, key: str) -> Response:
     upload_id = request.args["uploadId"]
     max_parts = max(1, params.query_int("max-parts", MAX_PARTS, MAX_PARTS))
@@ -95,7 +103,7 @@ def list_parts(c: Cluster, entry: BucketEntry, key: str) -> Response:
     parts, is_truncated = after[:max_parts], len(after) > max_parts
     items = "".join(
         f"<Part><PartNumber>{p.part_number}</PartNumber><LastModified>{xml.iso8601(p.mtime_ns)}</LastModified>"
-        f"<ETag>\"{p.etag}\"</ETag><Size>{p.size}</Size></Part>" for p in parts
+        f"<ETag>\"{p.etag}\"</ETag><Size>{p.size}</Size>{_part_checksum(p.s3_checksum)}</Part>" for p in parts
     )
     next_marker = f"<NextPartNumberMarker>{parts[-1].part_number}</NextPartNumberMarker>" if parts else ""
     return _xml(f"<ListPartsResult {_NS}><Bucket>{escape(entry.bck.name)}</Bucket><Key>{escape(key)}</Key>"
