@@ -194,7 +194,7 @@ def object_request(bucket: str, key: str) -> Response:
     args = request.args
     c = cluster()
     entry = c.bucket_by_name(bucket)
-    g.s3_versioning = versions.mode(entry)
+    versions.note_bucket(entry)
     if "uploadId" in args:
         if m == "PUT":
             if "x-amz-copy-source" in request.headers:

@@ -15,7 +15,7 @@ from flask import Response, g, request
 
 from aismesh.cmn import errors, props
 from aismesh.cmn.ranges import ByteRange
-from aismesh.cmn.s3versions import ENABLED, SUSPENDED, is_valid_vid, vid_for
+from aismesh.cmn.s3versions import ENABLED, SUSPENDED, is_valid_vid, is_vid, vid_for
 from aismesh.protos import types_pb2
 from services.gateway import body, remote
 from services.gateway.cluster import Cluster, GetResult
@@ -98,15 +98,31 @@ def list_object_versions(c: Cluster, entry: BucketEntry) -> Response:
 # --- objects ---------------------------------------------------------------------------------
 
 
+def _shown(status: str, is_remote: bool, attrs: types_pb2.ObjAttrs) -> str:
+    """An object's x-amz-version-id: its issued id; ``null`` on a bucket with a status; none on
+    a bucket that never had S3 versioning (as S3 answers). The id itself is trusted over the
+    status this gateway process has seen, which may lag the node's by a BMD update."""
+    if is_remote:
+        return ""
+    if is_vid(attrs.version):
+        return attrs.version
+    return vid_for(attrs.version) if status else ""
+
+
+def note_bucket(entry: BucketEntry) -> None:
+    """Remember the object request's bucket status for the headers of its answer (shown_vid)."""
+    g.s3_versioning, g.s3_is_remote = mode(entry), remote.is_remote(entry.bck)
+
+
 def shown_vid(attrs: types_pb2.ObjAttrs) -> str:
-    """The x-amz-version-id of an object this request answers with: none on a bucket that never
-    had S3 versioning (as S3 answers), else the version's id (``null`` for the null version)."""
-    return vid_for(attrs.version) if g.get("s3_versioning", "") else ""
+    """The x-amz-version-id of the object this request answers with (see ``_shown``)."""
+    return _shown(g.get("s3_versioning", ""), g.get("s3_is_remote", False), attrs)
 
 
 def version_headers(entry: BucketEntry, attrs: types_pb2.ObjAttrs) -> dict[str, str]:
     """The version header of a write (PUT, copy, multipart completion)."""
-    return {"x-amz-version-id": vid_for(attrs.version)} if mode(entry) else {}
+    vid = _shown(mode(entry), remote.is_remote(entry.bck), attrs)
+    return {"x-amz-version-id": vid} if vid else {}
 
 
 def requested_vid(entry: BucketEntry, for_read: bool) -> str:
@@ -253,6 +269,7 @@ def copy_headers(entry: BucketEntry, attrs: types_pb2.ObjAttrs, src: BucketEntry
                  src_attrs: types_pb2.ObjAttrs) -> dict[str, str]:
     """CopyObject's version headers: the new object's, and the source's."""
     out = version_headers(entry, attrs)
-    if mode(src):
-        out["x-amz-copy-source-version-id"] = vid_for(src_attrs.version)
+    src_vid = _shown(mode(src), remote.is_remote(src.bck), src_attrs)
+    if src_vid:
+        out["x-amz-copy-source-version-id"] = src_vid
     return out
