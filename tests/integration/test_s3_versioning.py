@@ -213,7 +213,7 @@ def test_delete_objects_with_version_ids(s3: Any, vbucket: str) -> None:
     assert "Versions" in listed and [m["Key"] for m in listed["DeleteMarkers"]] == ["b"]
 
 
-def test_list_object_versions_pages_with_markers_prefix_and_delimiter(s3: Any, vbucket: str) -> None:
+def test_list_object_versions_pages_with_markers_prefix_and_delimiter(s3: Any, vbucket: str, mesh: Any) -> None:
     b = vbucket
     expected = []
     for key in ("a/1", "a/2", "b-x", "b-y", "c"):
@@ -243,6 +243,11 @@ def test_list_object_versions_pages_with_markers_prefix_and_delimiter(s3: Any, v
     assert "Versions" not in s3.list_object_versions(Bucket=b, Prefix="nothing")
     encoded = s3.list_object_versions(Bucket=b, Prefix="b-", EncodingType="url")
     assert {v["Key"] for v in encoded["Versions"]} == {"b-x", "b-y"}
+    s3.put_object(Bucket=b, Key="d e+f", Body=b"x")
+    s3.delete_object(Bucket=b, Key="d e+f")
+    raw = urllib.request.urlopen(f"{mesh.s3}/{b}?versions&encoding-type=url&prefix=d%20").read().decode()
+    assert raw.count("<Key>d%20e%2Bf</Key>") == 2 and "<Prefix>d%20</Prefix>" in raw
+    assert "<EncodingType>url</EncodingType>" in raw and "<DeleteMarker>" in raw
     with pytest.raises(ClientError) as e:
         s3.list_object_versions(Bucket=b, VersionIdMarker=expected[0][1])
     assert code_of(e) == "InvalidArgument"
