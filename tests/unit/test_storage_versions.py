@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aismesh.cmn import errors
 from aismesh.cmn.names import Bck
@@ -189,3 +191,54 @@ def test_older_versions_are_their_own_files(store: Store) -> None:
     store.delete(BCK, BID, "k")  # the current file goes; the older versions stay readable
     assert read(store, "k", v1) == b"one"
     assert [e.attrs.size for e in listing(store) if not e.is_delete_marker] == [3, 3]
+
+
+_OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "delete", "delete_version"]),
+                          st.sampled_from(["a", "a/b", "b", "b-c"]), st.integers(0, 5)), max_size=25)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_OPS, page=st.integers(1, 4))
+def test_versions_match_a_model(tmp_path: Path, ops: list[tuple[str, str, int]], page: int) -> None:
+    """Any mix of writes and deletes: the listing (and its pages), the latest object and every
+    version read by id are what a plain model of S3 versioning says."""
+    run = len(os.listdir(tmp_path))  # hypothesis reuses tmp_path: a fresh pair of mountpaths per example
+    store = Store("t1", [str(tmp_path / f"r{run}" / "mp1"), str(tmp_path / f"r{run}" / "mp2")])
+    store.open()
+    try:
+        set_mode(store, versions.ENABLED)
+        model: dict[str, list[tuple[str, bool, bytes]]] = {}  # newest first: (vid, is_marker, data)
+        for op, name, n in ops:
+            history = model.setdefault(name, [])
+            if op == "put":
+                data = f"{name}:{n}".encode()
+                history.insert(0, (put(store, name, data), False, data))
+            elif op == "delete":
+                history.insert(0, (store.delete(BCK, BID, name).version_id, True, b""))
+            elif history:
+                vid = history.pop(n % len(history))[0]
+                assert store.delete_version(BCK, BID, name, vid).found
+        want = [(name, vid, i == 0, marker)
+                for name in sorted(model) for i, (vid, marker, _) in enumerate(model[name])]
+        got = [(e.attrs.name, e.version_id, e.is_latest, e.is_delete_marker) for e in listing(store)]
+        assert got == want
+        paged: list[tuple[str, str, bool, bool]] = []
+        key, vid = "", ""
+        while True:
+            entries, more = store.list_versions(BCK, BID, "", key, vid, page, "")
+            paged += [(e.attrs.name, e.version_id, e.is_latest, e.is_delete_marker) for e in entries]
+            if not more:
+                break
+            key, vid = entries[-1].attrs.name, entries[-1].version_id
+        assert paged == want
+        for name, history in model.items():
+            if history and not history[0][1]:
+                assert read(store, name) == history[0][2]
+            else:
+                with pytest.raises(errors.ObjectNotFound):
+                    read(store, name)
+            for vid, marker, data in history:
+                if not marker:
+                    assert read(store, name, vid) == data
+    finally:
+        store.close()
