@@ -79,8 +79,7 @@ def archive_put(api: API, args: argparse.Namespace, out: TextIO) -> int:
         size = os.path.getsize(args.src)
         data = open(args.src, "rb")  # noqa: SIM115 (closed below)
     elif os.path.isdir(args.src):
-        raise CLIError(f'"{args.src}" is a directory: aismesh\'s ais archives one file at a time (archive put '
-                       "of directories is not supported yet)")
+        return _archive_put_dir(api, args, bck, shard, out)
     else:
         raise CLIError(f'"{args.src}" does not exist')
     archpath = args.archpath or os.path.basename(args.src)
@@ -99,6 +98,38 @@ def archive_put(api: API, args: argparse.Namespace, out: TextIO) -> int:
     if archpath != args.src:
         msg += f' as "{archpath}"'
     out.write(msg + "\n")
+    return 0
+
+
+def _archive_put_dir(api: API, args: argparse.Namespace, bck: uri.BucketURI, shard: str, out: TextIO) -> int:
+    """A directory: each file appended to the shard under ``--archpath`` + its relative path (one request a
+    file; the shard is rewritten each time, so this suits directories of tens of files, not thousands)."""
+    if not args.append and not args.append_or_put:
+        if not args.yes:
+            raise CLIError("multi-file 'archive put' operation requires either '--append' or '--append-or-put' "
+                           "option (or --yes to assume '--append-or-put')")
+        args.append_or_put = True
+    files: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(args.src):
+        dirnames[:] = sorted(dirnames) if args.recursive else []
+        files.extend(os.path.join(dirpath, f) for f in sorted(filenames)
+                     if os.path.isfile(os.path.join(dirpath, f)))
+    if not files:
+        hint = "" if args.recursive else " (use -r for subdirectories)"
+        raise CLIError(f'"{args.src}" has no files to archive{hint}')
+    how = "recursive" if args.recursive else "non-recursive"
+    out.write(f"{'[DRY RUN] ' if args.dry_run else ''}APPEND {len(files)} files (one directory, {how}) => "
+              f"{bck}/{shard}\n")
+    if args.dry_run:
+        return 0
+    flags = ARCH_APPEND if args.append else ARCH_APPEND_IF_EXIST
+    for path in files:
+        name = args.archpath + os.path.relpath(path, args.src).replace(os.sep, "/")
+        with open(path, "rb") as f:
+            api.request("PUT", api.object_path(bck, shard), query={**bck.query(), "archpath": name}, data=f,
+                        headers={"Content-Length": str(os.path.getsize(path)), "Ais-Pine": str(flags),
+                                 "Content-Type": "application/octet-stream"})
+    out.write("Done\n")
     return 0
 
 
@@ -302,12 +333,14 @@ def add_parsers(osub: Any, sub: Any, cmd: Any, parser_class: type) -> None:
     p.add_argument("--wait", action="store_true", help="wait until the archive job ends")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (with --wait)")
     cmd(p, archive_bucket)
-    p = asub.add_parser("put", help="archive a local file (or - for standard input) into BUCKET/SHARD")
-    p.add_argument("src", metavar="FILE|-")
+    p = asub.add_parser("put", help="archive a local file, a directory, or - (standard input) into BUCKET/SHARD")
+    p.add_argument("src", metavar="FILE|DIRECTORY|-")
     p.add_argument("dst", metavar="BUCKET/SHARD_NAME")
     p.add_argument("--archpath", default="", help="the file's name in the shard (default: its base name)")
     p.add_argument("--append", action="store_true", help="add to the shard, which must exist")
     p.add_argument("--append-or-put", action="store_true", help="add to the shard if it exists, else create it")
+    p.add_argument("--recursive", "-r", action="store_true", help="a directory: its subdirectories too")
+    p.add_argument("--yes", "-y", action="store_true", help="a directory without --append*: assume --append-or-put")
     p.add_argument("--dry-run", action="store_true", help="show what would be done, do nothing")
     cmd(p, archive_put)
     p = asub.add_parser("get", help="get a shard, or a file in it (BUCKET/SHARD/FILE or --archpath)")

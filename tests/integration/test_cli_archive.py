@@ -88,3 +88,19 @@ def test_archive_bucket_include_source_bucket_and_append(mesh: Any, bck: Any) ->
         assert t.getnames() == [f"{bck.name}/o1", "o2", "o3"]
     r = ais(mesh, "archive", "bucket", shard, "--list", "o1", "--template", "o2")
     assert r.returncode == 1 and b"give one of" in r.stderr
+
+
+def test_archive_put_of_a_directory(mesh: Any, bck: Any, tmp_path: Path) -> None:
+    src = tmp_path / "docs"
+    (src / "sub").mkdir(parents=True)
+    for rel, data in (("a.md", b"A"), ("b.md", b"B"), ("sub/c.md", b"C")):
+        (src / rel).write_bytes(data)
+    uri = f"ais://{bck.name}/docs.tar"
+    r = ais(mesh, "archive", "put", str(src), uri)
+    assert r.returncode == 1 and b"requires either '--append' or '--append-or-put'" in r.stderr
+    r = ais(mesh, "archive", "put", str(src), uri, "-y")
+    assert r.returncode == 0 and r.stdout.decode() == f"APPEND 2 files (one directory, non-recursive) => {uri}\nDone\n"
+    r = ais(mesh, "archive", "put", str(src), uri, "-r", "--append", "--archpath", "v2/")
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(fileobj=io.BytesIO(bck.object("docs.tar").get_reader().read_all())) as t:
+        assert t.getnames() == ["a.md", "b.md", "v2/a.md", "v2/b.md", "v2/sub/c.md"]
