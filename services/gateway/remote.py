@@ -154,6 +154,25 @@ def list_remote_buckets(c: Cluster, provider: str, ns_uuid: str) -> list[Bck]:
     return sorted((Bck.from_proto(b) for b in resp.buckets), key=lambda b: b.uname)
 
 
+def check_backend_bck(c: Cluster, partial: dict[str, Any]) -> None:
+    """A set-bprops that names a backend_bck: the backend must exist and answer (AIS checks it
+    too), so a typo is an error now rather than on every later read."""
+    section = partial.get("backend_bck")
+    if not isinstance(section, dict):
+        return
+    problem = props.backend_bck_error(section)
+    if problem:
+        raise errors.InvalidArgument(problem)
+    backend = backend_bck(partial)
+    if backend is None:
+        return  # backend_bck=none: disconnect
+    problem = identity_error(backend)
+    if problem:
+        raise errors.InvalidArgument(f"invalid backend_bck: {problem}")
+    _call(c.backends, backend, "HeadBucket", backend_pb2.BackendBucketRequest(
+        bucket=backend_pb2.RemoteBucket(bck=backend.to_proto())))
+
+
 def destroy_remote(c: Cluster, entry: BucketEntry) -> None:
     """Destroy a remote cluster's bucket there (its BMD entry and cache here go next)."""
     _call(c.backends, entry.bck, "DestroyBucket", backend_pb2.BackendBucketRequest(bucket=remote_bucket(entry)))

@@ -189,6 +189,21 @@ def test_backend_bck_refuses_what_cannot_be_a_backend(here: Mesh) -> None:
     assert local.returncode != 0 and "remote cluster" in local.stderr
     junk = ais(here, "bucket", "props", "set", "ais://front-bad", "backend_bck=nonsense")
     assert junk.returncode != 0 and "nonsense" in junk.stderr
+    missing = ais(here, "bucket", "props", "set", "ais://front-bad", "backend_bck=ais://@remb/no-such-bucket")
+    assert missing.returncode != 0 and "no-such-bucket" in missing.stderr and "does not exist" in missing.stderr
+    unknown = ais(here, "bucket", "props", "set", "ais://front-bad", "backend_bck=ais://@nobody/b")
+    assert unknown.returncode != 0 and "not attached" in unknown.stderr
+    shown = ais(here, "bucket", "props", "show", "ais://front-bad", "backend_bck", "--json")
+    assert shown.returncode == 0 and '"data"' not in shown.stdout  # nothing was set
+
+
+def test_cli_creates_and_removes_a_remote_clusters_bucket(here: Mesh, there: Mesh) -> None:
+    made = ais(here, "bucket", "create", "ais://@remb/cli-made")
+    assert made.returncode == 0, made.stderr
+    assert "cli-made" in [b.name for b in Client(there.url).cluster().list_buckets()]
+    gone = ais(here, "bucket", "rm", "ais://@remb/cli-made", "--yes")
+    assert gone.returncode == 0, gone.stderr
+    assert "cli-made" not in [b.name for b in Client(there.url).cluster().list_buckets()]
 
 
 def test_never_reachable_and_unknown_remotes_fail_fast_and_clearly(here: Mesh) -> None:

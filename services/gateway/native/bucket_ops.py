@@ -99,6 +99,7 @@ def set_props(entry: BucketEntry, msg: dict[str, Any], reset: bool = False) -> R
     if not reset and not value:
         raise errors.InvalidArgument('set-bprops: "value" must name at least one property')
     c = cluster()
+    remote.check_backend_bck(c, value)  # a backend_bck must exist at its backend
     req = metadata_pb2.SetBucketPropsRequest(bck=entry.bck.to_proto(), props_json=json.dumps(value), reset=reset)
     try:
         info = c.metadata.SetBucketProps(req, timeout=jobs.CONTROL_TIMEOUT_S)
