@@ -143,6 +143,8 @@ def run_process(spec: LoadSpec, proc_index: int, nproc: int) -> dict[str, object
     for t in threads:
         t.join()
     out["cpu_s"] = _cpu_s() - cpu0
+    # Requests in flight at the deadline are finished and counted, so the cell lasted this long.
+    out["elapsed_s"] = time.time() - spec.start_at
     return out
 
 

@@ -179,7 +179,8 @@ def run(spec: WrkSpec, cell: CellResult, workdir: str, binary: str) -> CellResul
     script = os.path.join(workdir, "cell.lua")
     with open(script, "w") as f:
         f.write(LUA)
-    threads = max(1, min(spec.threads, spec.connections))
+    # wrk gives each thread connections // threads: a divisor keeps every connection asked for.
+    threads = next(t for t in range(max(1, min(spec.threads, spec.connections)), 0, -1) if spec.connections % t == 0)
     args = [spec.op, str(spec.size), str(spec.pct_put),
             _write_lines(os.path.join(workdir, "get-paths"), spec.get_paths),
             _write_lines(os.path.join(workdir, "put-paths"), spec.put_paths),
