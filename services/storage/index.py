@@ -20,6 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
+from aismesh.protos import types_pb2
 from services.storage import layout, objmeta, versions
 from services.storage.objmeta import ObjMeta
 
@@ -299,3 +300,17 @@ class Index:
             else:
                 if len(rows) < batch:
                     return
+
+
+def attrs_of_row(row: Row, is_dir: bool, with_attrs: bool, location: str) -> types_pb2.ObjAttrs:
+    """A listing row as the ObjAttrs of a listing entry (``is_dir``: a common prefix)."""
+    if is_dir:
+        return types_pb2.ObjAttrs(name=row[0], is_dir=True)
+    name, size, cks_type, cks_value, version, atime, mtime, etag, custom, ctype = row
+    if not with_attrs:
+        return types_pb2.ObjAttrs(name=name, size=size, is_cached=True)
+    return types_pb2.ObjAttrs(
+        name=name, size=size, checksum=types_pb2.Checksum(type=cks_type, value=cks_value), version=version,
+        atime_ns=atime, mtime_ns=mtime, etag=etag, custom=json.loads(custom) if custom else {},
+        content_type=ctype, location=location, is_cached=True,
+    )

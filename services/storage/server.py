@@ -98,7 +98,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         so, and resolve the range: all before any byte leaves, so errors stay clean."""
         bck, bid = bucket_of(request.bucket)
         if request.version_id:
-            fd, meta, mp = self.store.open_version(bck, bid, request.name, request.version_id)
+            fd, meta, mp = self.store.versioning.open_version(bck, bid, request.name, request.version_id)
         else:
             fd, meta, mp = self.store.open_object(bck, bid, request.name)
         try:
@@ -211,7 +211,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
             return self.remote.head(ctx_of(request.bucket), request.name)
         bck, bid = bucket_of(request.bucket)
         if request.version_id:
-            fd, meta, mp = self.store.open_version(bck, bid, request.name, request.version_id)
+            fd, meta, mp = self.store.versioning.open_version(bck, bid, request.name, request.version_id)
             os.close(fd)
             return meta.to_attrs(self.store.location(mp))
         return self.store.head(bck, bid, request.name)
@@ -259,7 +259,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
             raise errors.NotImplemented("object versions of remote buckets are not kept by this cluster")
         bck, bid = bucket_of(request.bucket)
         if request.version_id:
-            done = self.store.delete_version(bck, bid, request.name, request.version_id)
+            done = self.store.versioning.delete_version(bck, bid, request.name, request.version_id)
         else:
             done = self.store.delete(bck, bid, request.name)
         return storage_pb2.DeleteVersionResponse(version_id=done.version_id, is_delete_marker=done.is_delete_marker,
@@ -274,7 +274,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         if request.page_size < 0:
             raise errors.InvalidArgument(f"page size must not be negative, got {request.page_size}")
         limit = min(request.page_size or LIST_DEFAULT, LIST_MAX)
-        found, more = self.store.list_versions(bck, bid, request.prefix, request.key_marker,
+        found, more = self.store.versioning.list_versions(bck, bid, request.prefix, request.key_marker,
                                                request.version_id_marker, limit, request.delimiter)
         entries = [storage_pb2.VersionEntry(attrs=e.attrs, version_id=e.version_id, is_latest=e.is_latest,
                                             is_delete_marker=e.is_delete_marker, seq=e.seq) for e in found]

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from aismesh.cmn import errors
 from aismesh.cmn.names import Bck
 from services.storage import versions
-from services.storage.store import PutSpec, Store, VersionEntry
+from services.storage.store import PutSpec, Store
+from services.storage.versioning import VersionEntry
 
 BCK = Bck("vb")
 BID = 3
@@ -39,7 +40,7 @@ def put(store: Store, name: str, data: bytes) -> str:
 
 
 def read(store: Store, name: str, vid: str = "") -> bytes:
-    fd, meta, _ = store.open_version(BCK, BID, name, vid) if vid else store.open_object(BCK, BID, name)
+    fd, meta, _ = store.versioning.open_version(BCK, BID, name, vid) if vid else store.open_object(BCK, BID, name)
     try:
         return os.pread(fd, meta.size + 1, 0)
     finally:
@@ -47,7 +48,7 @@ def read(store: Store, name: str, vid: str = "") -> bytes:
 
 
 def listing(store: Store, prefix: str = "", delimiter: str = "") -> list[VersionEntry]:
-    entries, more = store.list_versions(BCK, BID, prefix, "", "", 1000, delimiter)
+    entries, more = store.versioning.list_versions(BCK, BID, prefix, "", "", 1000, delimiter)
     assert not more
     return entries
 
@@ -84,7 +85,7 @@ def test_enabled_keeps_every_version_newest_first(store: Store) -> None:
     assert [(e.version_id, e.is_latest, e.attrs.size) for e in entries] == [
         (v2, True, 6), (v1, False, 5), ("null", False, 6)]
     with pytest.raises(errors.NotFound) as e:
-        store.open_version(BCK, BID, "k", "0" * 20)
+        store.versioning.open_version(BCK, BID, "k", "0" * 20)
     assert e.value.reason == "no-such-version"
 
 
@@ -98,12 +99,12 @@ def test_delete_marker_hides_the_object_and_removing_it_brings_it_back(store: St
     assert e.value.reason == f"delete-marker:{done.version_id}"
     assert store.list_page(BCK, BID, "", "", 10, "", False)[0] == []  # the native listing: gone
     with pytest.raises(errors.NotFound) as e2:
-        store.open_version(BCK, BID, "k", done.version_id)
+        store.versioning.open_version(BCK, BID, "k", done.version_id)
     assert e2.value.reason == "version-is-delete-marker"
     entries = listing(store)
     assert [(e.version_id, e.is_latest, e.is_delete_marker) for e in entries] == [
         (done.version_id, True, True), (v1, False, False)]
-    gone = store.delete_version(BCK, BID, "k", done.version_id)
+    gone = store.versioning.delete_version(BCK, BID, "k", done.version_id)
     assert gone.is_delete_marker and gone.found
     assert read(store, "k") == b"data"
     assert [(e.version_id, e.is_latest) for e in listing(store)] == [(v1, True)]
@@ -113,12 +114,12 @@ def test_deleting_the_latest_version_promotes_the_previous(store: Store) -> None
     set_mode(store, versions.ENABLED)
     v1 = put(store, "k", b"one")
     v2 = put(store, "k", b"two")
-    store.delete_version(BCK, BID, "k", v2)
+    store.versioning.delete_version(BCK, BID, "k", v2)
     assert read(store, "k") == b"one"
     assert store.head(BCK, BID, "k").version == v1
-    store.delete_version(BCK, BID, "k", v1)
+    store.versioning.delete_version(BCK, BID, "k", v1)
     assert listing(store) == []
-    assert not store.delete_version(BCK, BID, "k", v1).found
+    assert not store.versioning.delete_version(BCK, BID, "k", v1).found
 
 
 def test_suspended_overwrites_the_null_version(store: Store) -> None:
@@ -145,7 +146,7 @@ def test_listing_pages_by_markers_and_rolls_up_any_delimiter(store: Store) -> No
     got: list[tuple[str, str]] = []
     key, vid = "", ""
     while True:
-        page, more = store.list_versions(BCK, BID, "", key, vid, 3, "")
+        page, more = store.versioning.list_versions(BCK, BID, "", key, vid, 3, "")
         got += [(e.attrs.name, e.version_id) for e in page]
         if not more:
             break
@@ -217,7 +218,7 @@ def test_versions_match_a_model(tmp_path: Path, ops: list[tuple[str, str, int]],
                 history.insert(0, (store.delete(BCK, BID, name).version_id, True, b""))
             elif history:
                 vid = history.pop(n % len(history))[0]
-                assert store.delete_version(BCK, BID, name, vid).found
+                assert store.versioning.delete_version(BCK, BID, name, vid).found
         want = [(name, vid, i == 0, marker)
                 for name in sorted(model) for i, (vid, marker, _) in enumerate(model[name])]
         got = [(e.attrs.name, e.version_id, e.is_latest, e.is_delete_marker) for e in listing(store)]
@@ -225,7 +226,7 @@ def test_versions_match_a_model(tmp_path: Path, ops: list[tuple[str, str, int]],
         paged: list[tuple[str, str, bool, bool]] = []
         key, vid = "", ""
         while True:
-            entries, more = store.list_versions(BCK, BID, "", key, vid, page, "")
+            entries, more = store.versioning.list_versions(BCK, BID, "", key, vid, page, "")
             paged += [(e.attrs.name, e.version_id, e.is_latest, e.is_delete_marker) for e in entries]
             if not more:
                 break
