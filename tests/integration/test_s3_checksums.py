@@ -158,3 +158,12 @@ def test_aws_cli_checksums(mesh: Mesh, aws_cli: Any, bucket: str, tmp_path: Any)
     done = aws_cli("s3api", "head-object", "--bucket", bucket, "--key", "cli", "--checksum-mode", "ENABLED")
     assert done.returncode == 0, done.stderr
     assert expected("SHA1", src.read_bytes()) in done.stdout.decode()
+
+
+def test_not_modified_answers_carry_no_checksum(s3: Any, bucket: str) -> None:
+    """A 304 has no body to check: with ChecksumMode (boto3 asks by default) it must still parse."""
+    etag = s3.put_object(Bucket=bucket, Key="cond", Body=b"x", ChecksumAlgorithm="CRC32")["ETag"]
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="cond", IfNoneMatch=etag, ChecksumMode="ENABLED")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+    assert "x-amz-checksum-crc32" not in e.value.response["ResponseMetadata"]["HTTPHeaders"]
