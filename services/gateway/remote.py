@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -123,11 +124,24 @@ def _call(backends: Backends, bck: Bck, method: str, request: Any) -> Any:
 # --- remote AIS clusters -------------------------------------------------------------------
 
 
+# The attachments as last read by this process: re-read when older than this, and on a miss.
+ATTACHED_TTL_S = 1.0
+_attached: dict[int, tuple[float, list[metadata_pb2.RemoteCluster]]] = {}
+
+
+def _find(attached: list[metadata_pb2.RemoteCluster], key: str) -> metadata_pb2.RemoteCluster | None:
+    return next((r for r in attached if r.alias == key), None) or next(
+        (r for r in attached if r.uuid and r.uuid == key), None)
+
+
 def attachment(c: Cluster, key: str) -> metadata_pb2.RemoteCluster:
     """The attached cluster ``key`` (alias or UUID) names; NotFound when none does."""
-    attached = list(c.remotes().remotes)
-    found = next((r for r in attached if r.alias == key), None) or next(
-        (r for r in attached if r.uuid and r.uuid == key), None)
+    at, attached = _attached.get(id(c), (0.0, []))
+    found = _find(attached, key) if time.monotonic() - at < ATTACHED_TTL_S else None
+    if found is None:
+        attached = list(c.remotes().remotes)
+        _attached[id(c)] = (time.monotonic(), attached)
+        found = _find(attached, key)
     if found is None:
         raise errors.NotFound(f'remote cluster "{key}" is not attached (attach it with '
                               f'"ais cluster remote-attach {key}=URL")', reason="remote-cluster")
@@ -141,6 +155,17 @@ def canonical(c: Cluster, bck: Bck) -> Bck:
         return bck
     a = attachment(c, bck.ns_uuid)
     return Bck(name=bck.name, provider=bck.provider, ns_uuid=a.alias, ns_name=bck.ns_name)
+
+
+def remote_cluster_headers(c: Cluster, entry: BucketEntry) -> dict[str, str]:
+    """HEAD of a remote cluster's bucket: which cluster it is (AIS adds these to the props)."""
+    if not entry.bck.ns_uuid:
+        return {}
+    try:
+        a = attachment(c, entry.bck.ns_uuid)
+    except errors.NotFound:
+        return {}  # detached since: the bucket's props still answer
+    return {"Ais-Remote-Ais-Uuid": a.uuid, "Ais-Remote-Ais-Alias": a.alias, "Ais-Remote-Ais-Url": a.url}
 
 
 def list_remote_buckets(c: Cluster, provider: str, ns_uuid: str) -> list[Bck]:

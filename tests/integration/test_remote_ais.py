@@ -98,6 +98,10 @@ def test_create_and_destroy_are_forwarded(here: Mesh, there: Mesh) -> None:
     via = Client(here.url).bucket("made-here", namespace=Namespace(uuid="remb"))
     via.create()
     assert "made-here" in [b.name for b in Client(there.url).cluster().list_buckets()]
+    head = requests.head(f"{here.url}/v1/buckets/made-here", params={"provider": "ais", "namespace": "@remb#"},
+                         timeout=30)
+    assert head.status_code == 200
+    assert head.headers["Ais-Remote-Ais-Alias"] == "remb" and head.headers["Ais-Remote-Ais-Uuid"] == uuid_of(there)
     via.object("x").get_writer().put_content(b"x")
     assert Client(there.url).bucket("made-here").object("x").get_reader().read_all() == b"x"
     via.delete()

@@ -45,7 +45,7 @@ def head(entry: BucketEntry, prefix: str) -> Response:
     202 and ``Ais-Xaction-Id`` first, then (``uuid=<id>``) 202 while the job runs and 200 with
     ``Ais-Bucket-Summ`` once it is done."""
     doc = props_doc(entry)
-    headers = {"Ais-Bucket-Props": json.dumps(doc)}
+    headers = {"Ais-Bucket-Props": json.dumps(doc), **remote.remote_cluster_headers(cluster(), entry)}
     unenforced = props.not_enforced(doc)
     if unenforced:
         headers["Ais-Props-Not-Enforced"] = ",".join(unenforced)
