@@ -122,3 +122,38 @@ def test_attrs_from_headers() -> None:
                                  "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT"}, 10)
     assert (a.size, a.etag, a.version, dict(a.custom)) == (10, "abc", "2", {"k": "v", "x": "y"})
     assert a.checksums[0].type == "xxhash" and a.mtime_ns == 1445412480 * 10**9
+
+
+def _entry(bck: Bck, doc: dict[str, Any] | None = None) -> Any:
+    import json
+
+    from services.gateway.metasync import BucketEntry
+
+    return BucketEntry(bck=bck, bid=7, props_json=json.dumps(doc or {}), created_ns=0)
+
+
+def test_what_the_gateway_asks_the_adapter_about() -> None:
+    from services.gateway import remote
+    from services.storage.remote import ctx_of, is_remote_ref
+
+    plain = _entry(Bck("nnn"))
+    assert remote.backend_of(plain) is None and not remote.fronts_remote(plain)
+    assert not is_remote_ref(remote.ref(plain))
+
+    of_remote = _entry(Bck("b", "ais", "remais"))
+    assert remote.backend_of(of_remote) == Bck("b", "ais", "remais")
+    assert is_remote_ref(remote.ref(of_remote)) and "backend_bck" not in remote.ref(of_remote).extra
+
+    fronting = _entry(Bck("nnn"), props.partial_from_pairs({"backend_bck": "s3://@remais/data"}))
+    assert remote.backend_of(fronting) == Bck("data", "aws", "remais")
+    r = remote.ref(fronting)
+    assert r.bck.name == "nnn" and r.extra["backend_bck"] == "aws/@remais#/data"
+    # The node caches under ais://nnn and asks the ais adapter about s3://@remais/data.
+    ctx = ctx_of(r)
+    assert is_remote_ref(r) and ctx.bck == Bck("nnn") and ctx.adapter == "ais"
+    assert Bck.from_proto(ctx.rb.bck) == Bck("data", "aws", "remais") and "backend_bck" not in ctx.rb.extra
+    assert remote.remote_bucket(fronting).bck.name == "data"
+
+    off = _entry(Bck("nnn"), props.merge(props.partial_from_pairs({"backend_bck": "s3://@remais/data"}),
+                                         props.partial_from_pairs({"backend_bck": "none"})))
+    assert not remote.fronts_remote(off)
