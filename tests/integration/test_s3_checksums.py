@@ -167,3 +167,15 @@ def test_not_modified_answers_carry_no_checksum(s3: Any, bucket: str) -> None:
         s3.get_object(Bucket=bucket, Key="cond", IfNoneMatch=etag, ChecksumMode="ENABLED")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
     assert "x-amz-checksum-crc32" not in e.value.response["ResponseMetadata"]["HTTPHeaders"]
+
+
+def test_a_checksum_outlived_by_a_native_append_is_not_shown(mesh: Mesh, s3: Any, bucket: str) -> None:
+    """The native API's append keeps the custom metadata but changes the bytes: the S3 checksum
+    stored for the old bytes is not answered any more (boto3 would refuse the download)."""
+    s3.put_object(Bucket=bucket, Key="grows", Body=b"first", ChecksumAlgorithm="SHA256")
+    assert "ChecksumSHA256" in s3.head_object(Bucket=bucket, Key="grows", ChecksumMode="ENABLED")
+    r = requests.put(f"{mesh.url}/v1/objects/{bucket}/grows?provider=ais&append_type=append", data=b"+more",
+                     timeout=10)
+    assert r.status_code == 200, r.text
+    assert "ChecksumSHA256" not in s3.head_object(Bucket=bucket, Key="grows", ChecksumMode="ENABLED")
+    assert s3.get_object(Bucket=bucket, Key="grows", ChecksumMode="ENABLED")["Body"].read() == b"first+more"

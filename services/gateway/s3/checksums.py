@@ -37,6 +37,9 @@ DIGEST_SIZE = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32
 HEADER = "x-amz-checksum-"
 STORED = RESERVED + "checksum-"          # s3.checksum-<alg> = <base64>[-N]
 STORED_ALGORITHM = RESERVED + "checksum-algorithm"   # a multipart upload's algorithm, from Create
+# The object size the checksum was computed over: a write that changes the bytes but carries the
+# custom metadata over (the native API's append) leaves a checksum that is no longer shown.
+STORED_SIZE = RESERVED + "checksum-size"
 # CompleteMultipartUpload's per-part elements, by algorithm.
 XML_NAME = {"crc32": "ChecksumCRC32", "crc32c": "ChecksumCRC32C", "crc64nvme": "ChecksumCRC64NVME",
             "sha1": "ChecksumSHA1", "sha256": "ChecksumSHA256"}
@@ -217,9 +220,12 @@ def stored(exp: Expected | None) -> dict[str, str]:
     return {STORED + exp.algorithm: exp.value}
 
 
-def response_headers(custom: Mapping[str, str], request_headers: HeaderMap) -> dict[str, str]:
-    """GET/HEAD with ``x-amz-checksum-mode: ENABLED``: the stored checksum of the whole object."""
+def response_headers(custom: Mapping[str, str], request_headers: HeaderMap, size: int = -1) -> dict[str, str]:
+    """GET/HEAD with ``x-amz-checksum-mode: ENABLED``: the stored checksum of the whole object
+    (of ``size`` bytes: a checksum stored for another size is stale and not shown)."""
     if (request_headers.get("x-amz-checksum-mode") or "").upper() != "ENABLED" or request_headers.get("Range"):
+        return {}
+    if size >= 0 and custom.get(STORED_SIZE, str(size)) != str(size):
         return {}
     for alg in ALGORITHMS:
         value = custom.get(STORED + alg)
@@ -336,8 +342,9 @@ class Checked:
     @property
     def part_checksum(self) -> str:
         """``<alg>:<base64>`` for the storage node to keep with a part, when known before its commit."""
-        for key, value in self.custom.items():
-            return f"{key[len(STORED):]}:{value}"
+        for alg in ALGORITHMS:
+            if STORED + alg in self.custom:
+                return f"{alg}:{self.custom[STORED + alg]}"
         return ""
 
     def response(self) -> dict[str, str]:
@@ -355,10 +362,12 @@ def checked(chunks: Iterator[bytes], size: int, headers: HeaderMap,
         return Checked(chunks, {}, None, Verified())
     done = Verified()
     verifying = verify(chunks, exp, trailers, done)
+    sized = {STORED_SIZE: str(size)} if size >= 0 else {}
     if exp.value is None and 0 <= size <= TRAILER_BUFFER_LIMIT:
         data = b"".join(verifying)  # the trailer is read, the value verified: now it can be stored
-        return Checked(iter((data,)), {STORED + exp.algorithm: done.value}, exp, done)
-    return Checked(verifying, stored(exp), exp, done)
+        return Checked(iter((data,)), {STORED + exp.algorithm: done.value, **sized}, exp, done)
+    custom = stored(exp)
+    return Checked(verifying, {**custom, **sized} if custom else {}, exp, done)
 
 
 def request_trailers() -> dict[str, str]:

@@ -69,8 +69,11 @@ def parse_complete(body: bytes) -> list[tuple[int, str]]:
 def complete(c: Cluster, entry: BucketEntry, key: str, commit: CommitCondition = NO_CONDITION) -> Response:
     doc = body.read_bounded(request.environ)
     parts = parse_complete(doc)
-    kept = {p.part_number: p.s3_checksum for p in mpu.list_parts(c, entry, key, request.args["uploadId"])}
-    alg, custom = checksums.completed_from_parts(checksums.part_checksums(doc), [kept.get(n, "") for n, _ in parts])
+    kept = {p.part_number: p for p in mpu.list_parts(c, entry, key, request.args["uploadId"])}
+    alg, custom = checksums.completed_from_parts(checksums.part_checksums(doc),
+                                                 [kept[n].s3_checksum if n in kept else "" for n, _ in parts])
+    if custom and all(n in kept for n, _ in parts):
+        custom[checksums.STORED_SIZE] = str(sum(kept[n].size for n, _ in parts))
     attrs = mpu.complete_upload(c, entry, key, request.args["uploadId"], parts,
                                 if_absent=commit.if_absent, if_match_etag=commit.if_match_etag, custom=custom)
     shown = ""

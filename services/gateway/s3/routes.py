@@ -290,7 +290,7 @@ def _object_headers(attrs: types_pb2.ObjAttrs) -> dict[str, str]:
     h.update(headers.response_headers(attrs.custom))
     if request.method in ("GET", "HEAD"):
         h.update(headers.overrides(request.args))
-        h.update(checksums.response_headers(attrs.custom, request.headers))
+        h.update(checksums.response_headers(attrs.custom, request.headers, attrs.size))
     return h
 
 
@@ -307,7 +307,7 @@ def _not_modified(attrs: types_pb2.ObjAttrs) -> Response:
     resp = Response(b"", status=304, headers=_object_headers(attrs))
     resp.headers.pop("Content-Type", None)
     resp.headers.pop("Content-Length", None)
-    for name in checksums.response_headers(attrs.custom, request.headers):
+    for name in checksums.response_headers(attrs.custom, request.headers, attrs.size):
         resp.headers.pop(name, None)  # no body to check: botocore would try (and fail) on a 304
     return resp
 
