@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from typing import Any
@@ -37,6 +38,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--mesh-data", default="", help="with --endpoint: its data folder, to sample memory")
     ap.add_argument("--workers", type=int, default=4, help="gateway workers of the mesh the bench starts")
     ap.add_argument("--json", default="", help="where to write the JSON report (default bench-results/...)")
+    ap.add_argument("--keep-workdir", action="store_true",
+                    help="keep the temporary folder (the servers' data and logs) instead of removing it")
     ap.add_argument("--quick", action="store_true", help="1 s cells (sizes 4KiB and 1MiB unless --sizes): a smoke run")
 
 
@@ -265,3 +268,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         for s in reversed(started):
             s.stop()
+        # A full run leaves ~3 GB of objects (mesh, SeaweedFS, nginx) behind otherwise.
+        if args.keep_workdir:
+            print(f"bench: work folder (data and logs) kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
