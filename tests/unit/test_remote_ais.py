@@ -157,3 +157,14 @@ def test_what_the_gateway_asks_the_adapter_about() -> None:
     off = _entry(Bck("nnn"), props.merge(props.partial_from_pairs({"backend_bck": "s3://@remais/data"}),
                                          props.partial_from_pairs({"backend_bck": "none"})))
     assert not remote.fronts_remote(off)
+
+
+def test_launcher_remote_flag() -> None:
+    from aismesh.launcher.cli import _remote_arg, build_parser
+
+    assert _remote_arg("remb=http://a:1/, http://b:2") == ("remb", "http://a:1,http://b:2")
+    for bad, why in (("remb", "ALIAS=URL"), ("=http://a:1", "ALIAS=URL"), ("remb=ftp://a", "ftp://a")):
+        with pytest.raises(ValueError, match=why):
+            _remote_arg(bad)
+    args = build_parser().parse_args(["up", "--remote", "a1=http://h:1", "--remote", "a2=http://h:2"])
+    assert args.remote == ["a1=http://h:1", "a2=http://h:2"]
