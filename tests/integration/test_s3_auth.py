@@ -312,3 +312,15 @@ def test_rclone_go_sdk_signs_with_the_keys(keyed: Mesh, bucket: str, tmp_path: A
     assert done.returncode == 0, done.stderr
     done = rclone("ls", f"ais:{bucket}/rc", secret="wrong")
     assert done.returncode != 0 and "SignatureDoesNotMatch" in done.stderr
+
+
+def test_unsigned_amz_headers_are_refused(keyed: Mesh, bucket: str) -> None:
+    """A presigned PUT cannot be turned into a copy of something its holder cannot read."""
+    s3 = client(keyed, signature_version="s3v4")
+    s3.put_object(Bucket=bucket, Key="secret", Body=b"not yours")
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "drop"}, ExpiresIn=60)
+    r = requests.put(url, data=b"", headers={"x-amz-copy-source": f"/{bucket}/secret"}, timeout=10)
+    assert r.status_code == 403 and xml_code(r.content)[0] == "AccessDenied", r.text
+    assert b"x-amz-copy-source" in r.content
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="drop")

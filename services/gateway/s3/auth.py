@@ -39,6 +39,8 @@ STREAMING_UNSIGNED = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SPACES = re.compile(r"\s+")
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
+# x-amz-* headers SDKs send without signing them; they change nothing about the request.
+_UNSIGNED_OK = frozenset(("x-amz-user-agent", "x-amzn-trace-id"))
 
 
 # --- the canonical request (pure) ------------------------------------------------------------
@@ -283,6 +285,13 @@ def verify(req: RawRequest, secrets: Mapping[str, str], now: datetime) -> Verifi
                       extra=(("AWSAccessKeyId", cred.access_key),))
     if "host" not in signed.signed_headers:
         raise _malformed("the host header must be signed", signed.is_presigned)
+    # An x-amz-* header changes what a request does (x-amz-copy-source turns a PUT into a copy):
+    # one added to a signed request, or to a presigned URL, is refused, as S3 refuses it.
+    unsigned = sorted(h for h in req.headers if h.startswith("x-amz-") and h not in signed.signed_headers
+                      and h not in _UNSIGNED_OK)
+    if unsigned:
+        raise S3Error("AccessDenied", 403, "There were headers present in the request which were not signed",
+                      extra=(("HeadersNotSigned", ", ".join(unsigned)),))
     payload = signed.payload_hash
     if not signed.is_presigned and not (payload in (UNSIGNED, STREAMING_UNSIGNED) or payload in STREAMING_SIGNED
                                         or _HEX64.fullmatch(payload)):
