@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -77,26 +78,48 @@ def remote_attrs(a: backend_pb2.BackendObjAttrs) -> types_pb2.ObjAttrs:
 
 
 class _Stall:
-    """Cancel ``call`` when no piece arrived for ``seconds`` (a frozen backend)."""
+    """Cancel ``call`` when no piece arrived for ``seconds`` (a frozen backend). One shared
+    thread looks at every live stall a few times a second, so a beat is a clock read (a timer
+    thread per piece cost a thread start per MiB of every cold GET)."""
+
+    _lock = threading.Lock()
+    _live: set[_Stall] = set()
+    _checker: threading.Thread | None = None
+    TICK_S = 0.25
 
     def __init__(self, call: Any, seconds: float) -> None:
         self.call, self.seconds = call, seconds
-        self.timer: threading.Timer | None = None
+        self.last = time.monotonic()
         self.fired = False
 
     def beat(self) -> None:
-        self.stop()
-        self.timer = threading.Timer(self.seconds, self._fire)
-        self.timer.daemon = True
-        self.timer.start()
+        self.last = time.monotonic()
+        if self in _Stall._live:
+            return
+        with _Stall._lock:
+            _Stall._live.add(self)
+            if _Stall._checker is None:
+                _Stall._checker = threading.Thread(target=_Stall._check, name="cold-stall", daemon=True)
+                _Stall._checker.start()
+
+    def stop(self) -> None:
+        with _Stall._lock:
+            _Stall._live.discard(self)
 
     def _fire(self) -> None:
         self.fired = True
         self.call.cancel()
 
-    def stop(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
+    @classmethod
+    def _check(cls) -> None:
+        while True:
+            time.sleep(cls.TICK_S)
+            now = time.monotonic()
+            with cls._lock:
+                expired = [s for s in cls._live if now - s.last > s.seconds]
+                cls._live.difference_update(expired)
+            for s in expired:
+                s._fire()
 
 
 class _ColdFill:
