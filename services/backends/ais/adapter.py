@@ -15,6 +15,7 @@ import os
 import tempfile
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -97,26 +98,37 @@ class AisBackend(backend_pb2_grpc.BackendServicer):
         key = request.ns.uuid
         every = key in ("", "@")
         remotes = self.attachments.all(fresh=True) if every else [self.attachments.resolve(key)]
+        provider = request.provider or "ais"
         out = backend_pb2.BackendListBucketsResponse()
-        for a in remotes:
-            try:
-                resp = self.http.request(a, "GET", "/v1/buckets", {"provider": request.provider or "ais"},
-                                         where=f"ais://@{a.alias}", json_body={"action": "list", "name": "",
-                                                                                "value": None})
-            except errors.RemoteUnavailable:
-                if every:
-                    continue  # "every remote" lists those that answer now
-                raise
-            try:
-                listed = json.loads(resp.data or b"[]") or []
-            except ValueError:
-                raise errors.RemoteUnavailable(f"{a.label} answered the bucket list with something else") from None
-            for b in listed:
-                ns = b.get("namespace") or {}
-                if ns.get("uuid"):
-                    continue  # the remote's own remotes: not addressable from here
-                out.buckets.append(types_pb2.Bck(provider=b.get("provider", "ais"), name=b.get("name", ""),
-                                                 ns=types_pb2.Namespace(uuid=a.alias, name=ns.get("name", ""))))
+        if not remotes:
+            return out
+        # In parallel: one remote that does not answer costs its connect timeout once, not per remote.
+        with ThreadPoolExecutor(max_workers=min(8, len(remotes))) as pool:
+            answers = list(pool.map(lambda a: self._buckets_of(a, provider, quiet=every), remotes))
+        for bcks in answers:
+            out.buckets.extend(bcks)
+        return out
+
+    def _buckets_of(self, a: Attachment, provider: str, quiet: bool) -> list[types_pb2.Bck]:
+        """One remote's buckets, named in its namespace here; [] when ``quiet`` and it does not answer."""
+        try:
+            resp = self.http.request(a, "GET", "/v1/buckets", {"provider": provider}, where=f"ais://@{a.alias}",
+                                     json_body={"action": "list", "name": "", "value": None})
+        except errors.RemoteUnavailable:
+            if quiet:
+                return []  # "every remote" lists those that answer now
+            raise
+        try:
+            listed = json.loads(resp.data or b"[]") or []
+        except ValueError:
+            raise errors.RemoteUnavailable(f"{a.label} answered the bucket list with something else") from None
+        out = []
+        for b in listed:
+            ns = b.get("namespace") or {}
+            if ns.get("uuid"):
+                continue  # the remote's own remotes: not addressable from here
+            out.append(types_pb2.Bck(provider=b.get("provider", "ais"), name=b.get("name", ""),
+                                     ns=types_pb2.Namespace(uuid=a.alias, name=ns.get("name", ""))))
         return out
 
     @errors.servicer_guard
