@@ -345,6 +345,10 @@ def show_job(api: API, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def config_cluster(api: API, args: argparse.Namespace, out: TextIO) -> int:
+    if args.value is not None:  # ais config cluster features S3-API-via-Root
+        api.request("PUT", "cluster", action="set-config", value={args.key: args.value})
+        out.write(f'cluster config "{args.key}" set to "{args.value}"\n')
+        return 0
     doc = api.cluster_what("cluster_config")
     if args.json:
         fmt.dump_json(out, doc)

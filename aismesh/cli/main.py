@@ -162,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="show the configuration")
     csub = config.add_subparsers(dest="config_command", metavar="COMMAND", parser_class=_Parser, required=True)
-    p = csub.add_parser("cluster", help="the cluster configuration")
+    p = csub.add_parser("cluster", help="the cluster configuration; KEY VALUE sets one key (e.g. features)")
     p.add_argument("key", nargs="?", default="", metavar="KEY_PREFIX")
+    p.add_argument("value", nargs="?", default=None, metavar="VALUE")
     p.add_argument("--json", "-j", action="store_true", help="JSON output")
     _cmd(p, commands.config_cluster)
     return parser

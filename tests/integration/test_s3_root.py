@@ -116,3 +116,28 @@ def test_root_without_the_flag_is_a_hint_on_the_default_mesh(mesh: Mesh) -> None
         s3.list_buckets()
     assert e.value.response["Error"]["Code"] == "InvalidRequest"
     assert "S3-API-via-Root" in e.value.response["Error"]["Message"]
+
+
+def test_ais_cli_sets_the_flag(rooted: Mesh) -> None:
+    import subprocess
+    import sys
+
+    ais = os.path.join(os.path.dirname(sys.executable), "ais")
+    env = dict(os.environ, AIS_ENDPOINT=rooted.url)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([ais, "config", "cluster", *args], capture_output=True, text=True, env=env, timeout=30)
+
+    try:
+        done = run("features", "none")
+        assert done.returncode == 0, done.stderr
+        assert features(rooted) == "0"
+        done = run("features", "No-Such-Flag")
+        assert done.returncode != 0 and "No-Such-Flag" in done.stderr
+    finally:
+        done = run("features", "S3-API-via-Root")
+        assert done.returncode == 0, done.stderr
+    assert features(rooted) == "8"
+    assert "8" in run("features").stdout
+    wait_for("every gateway worker serves S3 at the root again",
+             lambda: all(root_answers_s3(rooted) for _ in range(8)))
