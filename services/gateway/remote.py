@@ -198,6 +198,13 @@ def check_backend_bck(c: Cluster, partial: dict[str, Any]) -> None:
         bucket=backend_pb2.RemoteBucket(bck=backend.to_proto())))
 
 
+def list_provider_buckets(c: Cluster, provider: str) -> list[Bck]:
+    """Every bucket the cloud provider's adapter can see with its default credentials."""
+    key = Bck(name="", provider=provider)
+    resp = _call(c.backends, key, "ListBuckets", backend_pb2.BackendListBucketsRequest(provider=provider))
+    return sorted((Bck.from_proto(b) for b in resp.buckets), key=lambda b: b.uname)
+
+
 def destroy_remote(c: Cluster, entry: BucketEntry) -> None:
     """Destroy a remote cluster's bucket there (its BMD entry and cache here go next)."""
     _call(c.backends, entry.bck, "DestroyBucket", backend_pb2.BackendBucketRequest(bucket=remote_bucket(entry)))

@@ -385,3 +385,26 @@ def test_concurrent_cold_gets_of_one_object_fetch_it_once(world: World) -> None:
     after = remote_gets(world.mesh)
     # one fetch from the remote; the others waited for it and read the cached copy
     assert (after["cold"] - before["cold"], after["warm"] - before["warm"]) == (1, 7)
+
+
+def test_listing_buckets_outside_the_cluster(world: World) -> None:
+    inside, outside = unique("inside"), unique("outside")
+    world.moto.create_bucket(Bucket=inside)
+    world.moto.create_bucket(Bucket=outside)
+    world.create("aws", inside)
+
+    def names(presence: str | None) -> set[str]:
+        params = {"provider": "aws", **({"presence": presence} if presence is not None else {})}
+        r = world.native("GET", "/v1/buckets", params=params)
+        assert r.status_code == 200, r.text
+        assert all(b["provider"] == "aws" for b in r.json())
+        return {b["name"] for b in r.json()}
+
+    assert inside in names(None) and outside not in names(None)  # default: present in the cluster
+    assert {inside, outside} <= names("0")                         # exists: the account's buckets too
+    got = names("4")                                               # outside the cluster only
+    assert outside in got and inside not in got
+    r = world.native("GET", "/v1/buckets", params={"provider": "aws", "presence": "9"})
+    assert r.status_code == 400 and "presence" in r.json()["message"]
+    r = world.native("GET", "/v1/buckets", params={"provider": "ais", "presence": "0"})
+    assert r.status_code == 400 and "cloud provider" in r.json()["message"]

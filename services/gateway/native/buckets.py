@@ -11,7 +11,7 @@ import msgpack
 from flask import Blueprint, Response, request
 
 from aismesh.cmn import errors
-from aismesh.cmn.names import ais_bucket_name_error, normalize_provider, parse_namespace
+from aismesh.cmn.names import Bck, ais_bucket_name_error, normalize_provider, parse_namespace
 from aismesh.cmn.ranges import MAX_INT64
 from aismesh.protos import types_pb2
 from services.gateway import remote
@@ -48,6 +48,7 @@ def buckets_root() -> Response:
             bcks = remote.list_remote_buckets(cluster(), provider, ns_uuid)
         else:
             bcks = [e.bck for e in cluster().list_buckets(provider)]
+            bcks = _with_outside(provider, request.args.get("presence", ""), bcks)
         out = [{"name": b.name, "provider": b.provider, "namespace": {"uuid": b.ns_uuid, "name": b.ns_name}}
                for b in bcks]
         return Response(json.dumps(out), content_type="application/json")
@@ -55,6 +56,28 @@ def buckets_root() -> Response:
     if action == "create-bck":
         return nerr.response(400, "bucket name is empty")
     return nerr.response(400, f'invalid request: {request.method} /v1/buckets with action "{action}"')
+
+
+# AIStore's presence filter (apc.Flt*): 0 exists (in the cluster or only at the backend),
+# 1 present (in the BMD: the default), 4 exists outside (at the backend, not in the BMD).
+_FLT_EXISTS, _FLT_PRESENT, _FLT_OUTSIDE = "0", "1", "4"
+
+
+def _with_outside(provider: str, presence: str, present: list[Bck]) -> list[Bck]:
+    """The cloud provider's own buckets join the listing when the presence filter asks for
+    buckets outside the cluster (``ais ls s3: --all``): the adapter lists the account."""
+    if presence in ("", _FLT_PRESENT, "2", "3"):
+        return present
+    if presence not in (_FLT_EXISTS, _FLT_OUTSIDE):
+        raise errors.InvalidArgument(f'invalid presence filter "{presence}": expected 0 (exists), '
+                                     "1 (present) or 4 (exists outside the cluster)")
+    if not provider or provider == "ais":
+        raise errors.InvalidArgument("listing buckets outside the cluster needs a cloud provider "
+                                     "(e.g. provider=aws)")
+    listed = remote.list_provider_buckets(cluster(), provider)
+    names = {b.name for b in present}
+    outside = [b for b in listed if b.name not in names]
+    return outside if presence == _FLT_OUTSIDE else sorted([*present, *outside], key=lambda b: b.uname)
 
 
 @bp.route("/v1/buckets/<path:name>", methods=METHODS)
