@@ -40,3 +40,18 @@ def test_start_config_adds_what_was_asked() -> None:
     started = docs.start_config(cfg, "AK", "SK", s3_at_root=True)
     assert started["features"] == "24" and started["s3_auth"]["access_key"] == "AK"
     assert docs.start_config(started, "AK", "SK", s3_at_root=True) is started  # a restart changes nothing
+
+
+def test_gateway_view_of_the_config() -> None:
+    import json
+
+    from aismesh.protos import metadata_pb2
+    from services.gateway.clusterconf import conf_of
+
+    doc = {"version": 3, "features": "8", "s3_auth": {"access_key": "AK", "secret_key": "SK"}}
+    conf = conf_of(metadata_pb2.Config(version=3, json=json.dumps(doc)))
+    assert conf.is_s3_at_root and conf.s3_keys == {"AK": "SK"} and conf.version == 3
+    off = conf_of(metadata_pb2.Config(version=4, json=json.dumps({"features": "0", "s3_auth": {
+        "access_key": "", "secret_key": ""}})))
+    assert not off.is_s3_at_root and off.s3_keys == {}
+    assert conf_of(metadata_pb2.Config(version=1, json="")).s3_keys == {}
