@@ -136,6 +136,12 @@ def test_cli_put_get_ls_through_the_alias(here: Mesh, there: Mesh, tmp_path: Any
     assert Client(there.url).bucket("clib").object("dir/file.bin").get_reader().read_all() == src.read_bytes()
     missing = ais(here, "get", "ais://@remb/clib/nope", str(dst))
     assert missing.returncode != 0 and "nope" in missing.stderr
+    via = Client(here.url).bucket("clib", namespace=Namespace(uuid="remb"))
+    assert [e.is_cached() for e in via.list_objects().entries] == [True]
+    evicted = ais(here, "bucket", "evict", "ais://@remb/clib", "--keep-md")
+    assert evicted.returncode == 0, evicted.stderr
+    assert [e.is_cached() for e in via.list_objects().entries] == [False]  # the remote keeps it
+    assert via.object("dir/file.bin").get_reader().read_all() == src.read_bytes()
 
 
 def test_seed_example_cloud_bucket_through_the_remote(here: Mesh, there: Mesh, cloud: Any) -> None:
