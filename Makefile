@@ -10,7 +10,7 @@ GEN := $(patsubst protos/%.proto,aismesh/protos/%_pb2.py,$(PROTOS))
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev protos up down status test test-unit test-integration soak check lint type bench clean compose-up compose-down test-compose test-training
+.PHONY: help install install-dev protos up down status test test-unit test-integration soak check lint type bench clean compose-up compose-down test-compose test-training install-training
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -124,6 +124,9 @@ $(TF_STAMP): examples/tensorflow/requirements.txt
 	@$(TF_VENV)/bin/python -m pip install $(PIP_QUIET) -r examples/tensorflow/requirements.txt > $(TF_VENV)/install.log 2>&1 \
 		|| { tail -40 $(TF_VENV)/install.log >&2; echo "make test-training: pip failed" >&2; exit 1; }
 	@touch $(TF_STAMP)
+
+install-training: $(TRAIN_STAMP) $(TF_STAMP) ## install the training clients into .venv-training and .venv-tf (for examples/)
+	@true
 
 test-training: $(TRAIN_STAMP) $(TF_STAMP) ## install the training clients (own venvs) and run tests/training against a real mesh
 	@AISMESH_TF_PYTHON=$(CURDIR)/$(TF_VENV)/bin/python $(TRAIN_VENV)/bin/python -m pytest -q tests/training $(ARGS)

@@ -49,16 +49,18 @@ def collate_sample_objects(batch: list[tuple[str, bytes]]) -> tuple[torch.Tensor
     return torch.from_numpy(np.stack(images)), torch.tensor(labels), [name for name, _ in batch]
 
 
-def make_loader(client: Client, bucket: str, dataset: str, workers: int, batch: int) -> DataLoader[Any]:
+def make_loader(client: Client, bucket: str, dataset: str, workers: int, batch: int,
+                persistent: bool = False) -> DataLoader[Any]:
     bck = client.bucket(bucket)
+    more = {"persistent_workers": persistent} if workers else {}
     if dataset == "shards":
         return DataLoader(AISShardReader(bucket_list=bck, prefix_map={bck: "shards/"}), batch_size=batch,
-                          num_workers=workers, collate_fn=collate_shard_samples)
+                          num_workers=workers, collate_fn=collate_shard_samples, **more)
     if dataset == "map":
         return DataLoader(AISMapDataset(bck, prefix_map={bck: "samples/"}), batch_size=batch, shuffle=True,
-                          num_workers=workers, collate_fn=collate_sample_objects)
+                          num_workers=workers, collate_fn=collate_sample_objects, **more)
     return DataLoader(AISIterDataset(bck, prefix_map={bck: "samples/"}), batch_size=batch, num_workers=workers,
-                      collate_fn=collate_sample_objects)
+                      collate_fn=collate_sample_objects, **more)
 
 
 def main() -> int:

@@ -7,6 +7,8 @@
   ``pipe:aws s3 cp --endpoint-url http://HOST:PORT/s3 s3://BUCKET/shards/shard-000000.tar -``;
 - ``fsspec``: s3fs (``fsspec.filesystem("s3", endpoint_url=...)``) opens each shard, and
   WebDataset's pipeline stages expand the stream into samples;
+- ``ais``: WebDataset's own ``ais://BUCKET/shards/...`` URLs, which run ``ais get URL -``: our
+  ``ais`` CLI (from aismesh) over the native API, with the endpoint from ``AIS_ENDPOINT``;
 - ``local``: the same shards from a directory (``--local DIR``), the local-disk baseline.
 
 Shards are shuffled, split over the DataLoader's workers, samples shuffled in a buffer, every
@@ -70,7 +72,13 @@ def make_dataset(args: argparse.Namespace) -> wds.DataPipeline:
         urls = [f"s3://{args.bucket}/{n}" for n in names]
         opener = [fsspec_opener(args.endpoint), wds.tariterators.tar_file_expander, wds.tariterators.group_by_keys]
     else:
-        urls = pipe_urls(args.endpoint, args.bucket, names) if args.source == "pipe" else names
+        if args.source == "pipe":
+            urls = pipe_urls(args.endpoint, args.bucket, names)
+        elif args.source == "ais":
+            os.environ["AIS_ENDPOINT"] = args.endpoint  # read by the ais CLI that webdataset runs
+            urls = [f"ais://{args.bucket}/{n}" for n in names]
+        else:
+            urls = names
         opener = [wds.tarfile_to_samples()]
     return wds.DataPipeline(
         wds.SimpleShardList(urls),
@@ -89,7 +97,7 @@ def main() -> int:
     ap.add_argument("--endpoint", default=os.environ.get("AIS_ENDPOINT", "http://127.0.0.1:8080"))
     ap.add_argument("--bucket", default="train")
     ap.add_argument("--shards", type=int, default=8, help="how many shards/shard-NNNNNN.tar there are")
-    ap.add_argument("--source", choices=["pipe", "fsspec", "local"], default="pipe")
+    ap.add_argument("--source", choices=["pipe", "fsspec", "ais", "local"], default="pipe")
     ap.add_argument("--local", metavar="DIR", help="for --source local: the directory make_dataset.py --local wrote")
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--batch", type=int, default=32)

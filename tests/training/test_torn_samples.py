@@ -19,6 +19,8 @@ torch = pytest.importorskip("torch", reason="the training clients: run `make tes
 
 from tests.training.conftest import AWS_ENV, Dataset, Mesh, client_env  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")  # 8 workers on 2 cores, on purpose
+
 KEY = "hot/sample.bin"
 READS = 480
 SIZE = 3 << 20  # several of the data path's chunks, so a read that mixes versions would show

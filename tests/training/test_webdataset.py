@@ -1,5 +1,6 @@
-"""WebDataset reading tar shards from an ais:// bucket through the S3 API: pipe: URLs with the aws
-CLI, and s3fs (fsspec) streams; shards and samples shuffled, several DataLoader workers."""
+"""WebDataset reading tar shards from an ais:// bucket through the S3 API (pipe: URLs with the aws
+CLI, and s3fs streams) and through its own ais:// URLs (our ais CLI, native API); shards and
+samples shuffled, several DataLoader workers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ pytest.importorskip("webdataset", reason="the training clients: run `make test-t
 from tests.training.conftest import SAMPLES, SHARDS, Dataset, Mesh, run_example
 
 
-@pytest.mark.parametrize("source", ["pipe", "fsspec"])
+@pytest.mark.parametrize("source", ["pipe", "fsspec", "ais"])
 def test_webdataset_reads_shuffled_shards_with_workers(mesh: Mesh, dataset: Dataset, source: str) -> None:
     report, _ = run_example("webdataset/train_wds.py", "--endpoint", mesh.url, "--bucket", dataset.bucket,
                             "--source", source, "--shards", str(SHARDS), "--workers", "4", "--epochs", "2")
