@@ -76,7 +76,7 @@ def find_weed() -> str | None:
 def start_seaweedfs(workdir: str) -> Server:
     """``weed server -s3`` (master, volume, filer and S3 in one process) on free loopback ports.
 
-    No identity configuration, so its S3 API takes anonymous requests (what wrk sends). The volume
+    No identity configuration, so its S3 API checks no signature (unsigned requests work too). The volume
     flags keep bucket creation from failing with "no free volumes"; each server also listens on
     its port + 10000 (gRPC), so every port is picked below 55536 with that one free too."""
     binary = find_weed()
