@@ -150,6 +150,9 @@ def test_blob_download_refusals(world: World, bck: Any) -> None:
     with pytest.raises(AISError) as ei:
         world.client.bucket(name, provider="aws").object("o").blob_download(chunk_size=10)
     assert ei.value.status_code == 400 and "chunk-size" in ei.value.message
+    with pytest.raises(AISError) as ei:
+        world.client.bucket(name, provider="aws").object("missing").blob_download()
+    assert ei.value.status_code == 404
     r = world.ais("blob-download", f"ais://{bck.name}/o")
     assert r.returncode == 1 and "expecting remote bucket" in r.stderr
 

@@ -171,6 +171,7 @@ def blob_download(entry: BucketEntry, msg: dict[str, Any]) -> Response:
     workers = _int_opt(value, "num-workers", 1, MAX_BLOB_WORKERS)
     latest = bool(value.get("latest-ver"))
     c = cluster()
+    c.head_object(entry, name)  # a missing object is a 404 now, not a job that fails later
 
     def work(p: jobs.Progress) -> None:
         remote.prefetch(c, entry, [name], latest=latest)
