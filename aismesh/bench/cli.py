@@ -260,7 +260,12 @@ def main(args: argparse.Namespace) -> int:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:
             json.dump(doc, f, indent=2)
-        print(f"\nJSON report: {path}")
+        md_path = os.path.splitext(path)[0] + ".md"
+        with open(md_path, "w") as f:
+            runs = f"medians of {args.runs} runs" if args.runs > 1 else "one run"
+            f.write(f"{doc['when']}, {runs}, client {args.client}, "
+                    f"{args.duration:g} s cells, {args.concurrency} connections\n\n{report.markdown(cells)}\n")
+        print(f"\nJSON report: {path}\nMarkdown table: {md_path}")
         return 1 if any(c["errors"] for c in cells) else 0
     except SetupError as e:
         print(f"aismesh bench: {e}")

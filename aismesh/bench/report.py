@@ -55,6 +55,22 @@ def table(cells: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def markdown(cells: list[dict[str, Any]]) -> str:
+    """The same rows as :func:`table`, as a Markdown table for docs/performance.md."""
+    lines = ["| target | op | size | client | ops/s | MB/s | p50 ms | p99 ms | max ms | errors | cli us/op "
+             "| cli cores | x SeaweedFS | x moto | x nginx |",
+             "|---|---|---|---|" + "---:|" * 11]
+    for c in cells:
+        if c["skipped"]:
+            continue
+        lines.append(
+            f"| {c['target']} | {c['op']} | {c['size_label']} | {c.get('client', '-')} | {c['ops_per_s']:.0f} "
+            f"| {c['mb_per_s']:.1f} | {c['p50_ms']:.1f} | {c['p99_ms']:.1f} | {c['max_ms']:.0f} | {c['errors']} "
+            f"| {c.get('client_us_per_op', 0):.0f} | {c.get('client_cores', 0):.2f} | {_x(c.get('vs_seaweedfs'))} "
+            f"| {_x(c.get('vs_moto'))} | {_x(c.get('vs_nginx'))} |")
+    return "\n".join(lines)
+
+
 def rss_table(peaks: dict[str, dict[str, int]]) -> str:
     lines = [f"{'service':10} {'peak RSS (tree)':>16} {'largest process':>16}"]
     for name in sorted(peaks.get("total_kib", {})):
