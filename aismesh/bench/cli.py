@@ -262,8 +262,8 @@ def main(args: argparse.Namespace) -> int:
             json.dump(doc, f, indent=2)
         md_path = os.path.splitext(path)[0] + ".md"
         with open(md_path, "w") as f:
-            runs = f"medians of {args.runs} runs" if args.runs > 1 else "one run"
-            f.write(f"{doc['when']}, {runs}, client {args.client}, "
+            how = f"medians of {args.runs} runs" if args.runs > 1 else "one run"
+            f.write(f"{doc['when']}, {how}, client {args.client}, "
                     f"{args.duration:g} s cells, {args.concurrency} connections\n\n{report.markdown(cells)}\n")
         print(f"\nJSON report: {path}\nMarkdown table: {md_path}")
         return 1 if any(c["errors"] for c in cells) else 0
