@@ -217,7 +217,7 @@ def test_cli_creates_and_removes_a_remote_clusters_bucket(here: Mesh, there: Mes
 
 
 def test_never_reachable_and_unknown_remotes_fail_fast_and_clearly(here: Mesh) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{free_port()},http://127.0.0.1:{free_port()}"  # two URLs, neither answers
     r = requests.put(f"{here.url}/v1/cluster/attach", params={"what": "remote"}, timeout=30,
                      headers={"Ais-Remote-Ais-Alias": "never", "Ais-Remote-Ais-Url": dead})
     assert r.status_code == 200, r.text
@@ -257,6 +257,17 @@ def test_offline_remote_keeps_serving_what_is_cached(here: Mesh, tmp_path_factor
         assert listed.returncode != 0 and "remoff" in listed.stderr
     finally:
         ais(here, "cluster", "remote-detach", "remoff")
+
+
+def test_attach_with_several_urls_uses_the_one_that_answers(here: Mesh, there: Mesh) -> None:
+    """`here` attached remb=DEAD,THERE at start: shown online with both URLs, and served."""
+    Client(there.url).bucket("two-urls").create(exist_ok=True)
+    listed = requests.get(f"{here.url}/v1/cluster", params={"what": "remote"}, timeout=30).json()["a"]
+    remb = next(e for e in listed if e["alias"] == "remb")
+    assert remb["online"] and remb["uuid"] == uuid_of(there)
+    assert remb["url"].split(",")[1] == there.url
+    done = ais(here, "ls", "ais://@remb")
+    assert done.returncode == 0 and "ais://@remb/two-urls" in done.stdout.split()
 
 
 def test_detach_while_in_use_then_attach_again(here: Mesh, there: Mesh) -> None:

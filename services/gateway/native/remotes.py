@@ -100,13 +100,21 @@ def _header(name: str) -> str:
 @bp.route("/v1/cluster/attach", methods=["PUT"])
 def attach() -> Response:
     _what_remote()
-    alias, url = _header(ALIAS_HEADER), _header(URL_HEADER).rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise errors.InvalidArgument(f'invalid remote cluster URL "{url}": expected http(s)://host:port')
-    try:
-        smap = probe(url)
-    except NotACluster as e:
-        raise errors.InvalidArgument(f'cannot attach "{alias}": {e} (is it an AIS cluster\'s URL?)') from None
+    alias = _header(ALIAS_HEADER)
+    # One URL, or several of one cluster (comma-separated): the first that answers is used.
+    urls = [u.strip().rstrip("/") for u in _header(URL_HEADER).split(",") if u.strip()]
+    bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+    if bad or not urls:
+        raise errors.InvalidArgument(f'invalid remote cluster URL "{(bad or [""])[0]}": expected http(s)://host:port')
+    url = ",".join(urls)
+    smap = None
+    for one in urls:
+        try:
+            smap = probe(one)
+        except NotACluster as e:
+            raise errors.InvalidArgument(f'cannot attach "{alias}": {e} (is it an AIS cluster\'s URL?)') from None
+        if smap is not None:
+            break
     if smap is not None and smap["uuid"] == cluster().meta.smap.uuid:
         raise errors.InvalidArgument(f"{url} is this cluster itself (uuid {smap['uuid']}): cannot attach it")
     cluster().attach_remote(_known(alias, url, smap) if smap is not None
