@@ -199,6 +199,53 @@ def case_copy_job_wait(client: Any) -> None:
         dst.delete(missing_ok=True)
 
 
+def case_bucket_info_summary_rename(client: Any) -> None:
+    b = _bucket(client, "info")
+    try:
+        _fill(b, ["a", "bb", "ccc"])
+        assert b.info()[1]["ObjCount"]["obj_count_present"] == "3"
+        assert b.summary()["TotalSize"]["size_all_present_objs"] == "6"
+        new = f"v1-ren-{os.urandom(3).hex()}"
+        client.job(b.rename(new)).wait(timeout=30, verbose=False)
+        b = client.bucket(new)
+        assert _names(b) == ["a", "bb", "ccc"]
+    finally:
+        b.delete(missing_ok=True)
+
+
+def case_object_copy_custom_append_multipart(client: Any) -> None:
+    b = _bucket(client, "objops")
+    try:
+        src = b.object("src")
+        src.get_writer().put_content(b"payload")
+        src.copy(b.object("dst"))
+        assert b.object("dst").get_reader().read_all() == b"payload"
+        src.get_writer().set_custom_props({"k": "v"})
+        assert b.object("src").props.custom_metadata == {"k": "v"}
+        w = b.object("log").get_writer()
+        w.append_content(b"2", handle=w.append_content(b"1,"), flush=True)
+        assert b.object("log").get_reader().read_all() == b"1,2"
+        mpu = b.object("mpu").multipart_upload().create()
+        mpu.add_part(1).put_content(b"part")
+        mpu.complete()
+        assert b.object("mpu").get_reader().read_all() == b"part"
+    finally:
+        b.delete(missing_ok=True)
+
+
+def case_batch_get(client: Any) -> None:
+    b = _bucket(client, "batch")
+    try:
+        _fill(b, ["a", "ccc"])
+        assert [(o.obj_name, d) for o, d in client.batch(["a", "ccc"], bucket=b).get()] == [("a", b"a"),
+                                                                                            ("ccc", b"ccc")]
+        batch = client.batch(bucket=b, streaming_get=False)
+        batch.add("a").add("ccc", start=1, length=1)
+        assert [d for _, d in batch.get()] == [b"a", b"c"]
+    finally:
+        b.delete(missing_ok=True)
+
+
 def case_direct_read_from_the_owner(client: Any) -> None:
     b = _bucket(client, "direct")
     try:
