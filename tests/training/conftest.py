@@ -22,6 +22,7 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures, re-exported f
     BIN,
     Mesh,
     drop_bucket,
+    free_port,
     mesh,
     s3,
     wait_for,

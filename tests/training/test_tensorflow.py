@@ -7,17 +7,22 @@ every read succeeded, so these tests judge a run by what it printed, not by its 
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
 import textwrap
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 pytest.importorskip("numpy", reason="the training clients: run `make test-training`")  # the data set needs it
 
-from tests.training.conftest import SAMPLES, SHARDS, Dataset, Mesh, client_env, run_example
+from tests.training.conftest import SAMPLES, SHARDS, Dataset, Mesh, client_env, drop_bucket, free_port, run_example
 
 TF_PYTHON = os.environ.get("AISMESH_TF_PYTHON", "")
 needs_tf = pytest.mark.skipif(not os.access(TF_PYTHON or "/nonexistent", os.X_OK),
@@ -85,3 +90,80 @@ def test_version_id_1_reads_the_current_object(s3: Any, dataset: Dataset) -> Non
     s3.put_object(Bucket=dataset.bucket, Key=key, Body=b"second")
     assert s3.get_object(Bucket=dataset.bucket, Key=key, VersionId="1")["Body"].read() == b"second"
     s3.delete_object(Bucket=dataset.bucket, Key=key)
+
+
+class RecordingProxy(http.server.ThreadingHTTPServer):
+    """A pass-through HTTP proxy in front of the gateway that records each request line and status,
+    to see what tensorflow-io sends (the gateway does not log successful GETs)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream, self.seen = upstream, []  # type: ignore[var-annotated]
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def relay(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                req = urllib.request.Request(proxy.upstream + self.path, data=self.rfile.read(n) if n else None,
+                                             method=self.command, headers=dict(self.headers.items()))
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as r:
+                        code, body, headers = r.status, r.read(), r.headers
+                except urllib.error.HTTPError as e:
+                    code, body, headers = e.code, e.read(), e.headers
+                proxy.seen.append((self.command, self.path, code))
+                self.send_response(code)
+                for k, v in headers.items():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", headers.get("Content-Length") or str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = relay
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", free_port()), Handler)
+
+
+@pytest.fixture
+def proxy(mesh: Mesh) -> Iterator[RecordingProxy]:
+    p = RecordingProxy(mesh.url)
+    threading.Thread(target=p.serve_forever, daemon=True).start()
+    yield p
+    p.shutdown()
+    p.server_close()
+
+
+@needs_tf
+def test_seed_demo_reads_a_versioned_bucket_by_version_id(mesh: Mesh, s3: Any, dataset: Dataset,
+                                                          proxy: RecordingProxy) -> None:
+    """tensorflow-io reads each object with ?versionId=<the id its HEAD returned>: on a bucket with
+    versioning enabled every such read must answer with that version (and on an unversioned
+    bucket HEAD returns none, so TF sends none)."""
+    name = f"train-versioned-{os.urandom(3).hex()}"
+    s3.create_bucket(Bucket=name)
+    try:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        tfrecords = {k: v for k, v in dataset.files.items() if k.startswith("tfrecords/")}
+        for key, data in tfrecords.items():
+            s3.put_object(Bucket=name, Key=key, Body=b"an older version")
+            s3.put_object(Bucket=name, Key=key, Body=data)
+        env = client_env(S3_ENDPOINT=f"127.0.0.1:{proxy.server_address[1]}/s3", S3_USE_HTTPS="0")
+        report, proc = run_example("tensorflow/train_tf.py", "--bucket", name, "--steps", "10",
+                                   python=TF_PYTHON, env=env)
+        assert "error" not in report, proc.stderr[-3000:]
+        assert report["records_verified"] == SAMPLES
+        reads = [(path, code) for method, path, code in proxy.seen
+                 if method == "GET" and path.startswith(f"/s3/{name}/tfrecords/")]
+        assert reads and all(code in (200, 206) and "?versionId=" in path for path, code in reads), reads
+        current = {s3.head_object(Bucket=name, Key=k)["VersionId"] for k in tfrecords}
+        assert {path.split("versionId=", 1)[1] for path, _ in reads} <= current
+    finally:
+        for v in s3.list_object_versions(Bucket=name).get("Versions", []):
+            s3.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])
+        drop_bucket(s3, name)
