@@ -3,6 +3,8 @@ adapter's wire names and its error map (a fake answer, no sockets)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -168,3 +170,83 @@ def test_launcher_remote_flag() -> None:
             _remote_arg(bad)
     args = build_parser().parse_args(["up", "--remote", "a1=http://h:1", "--remote", "a2=http://h:2"])
     assert args.remote == ["a1=http://h:1", "a2=http://h:2"]
+
+
+class _FakeAis:
+    """A real AIStore's shape in two tiny HTTP servers: the proxy redirects every object request
+    (307) to the target, which stores PUT bodies and serves them back."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        store: dict[str, bytes] = {}
+        self.store = store
+        self.proxy_puts: list[int] = []
+        fake = self
+
+        class Target(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                n = int(self.headers.get("Content-Length", "0"))
+                store[self.path.split("?")[0]] = self.rfile.read(n)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                data = store.get(self.path.split("?")[0])
+                self.send_response(200 if data is not None else 404)
+                self.send_header("Content-Length", str(len(data or b"")))
+                self.end_headers()
+                self.wfile.write(data or b"")
+
+            def log_message(self, *a: Any) -> None:
+                pass
+
+        class Proxy(Target):
+            def _redirect(self) -> None:
+                fake.proxy_puts.append(int(self.headers.get("Content-Length", "0")))
+                self.send_response(307)
+                self.send_header("Location", f"http://127.0.0.1:{fake.target.server_port}{self.path}&ptime=1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_PUT = do_GET = do_HEAD = _redirect
+
+        self.target = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+        self.proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+        for srv in (self.target, self.proxy):
+            threading.Thread(target=srv.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        for srv in (self.target, self.proxy):
+            srv.shutdown()
+            srv.server_close()
+
+
+def test_writes_follow_a_redirecting_proxy_to_its_target() -> None:
+    from aismesh.protos import backend_pb2
+    from services.backends.ais.adapter import AisBackend
+
+    fake = _FakeAis()
+    try:
+        url = f"http://127.0.0.1:{fake.proxy.server_port}"
+        backend = AisBackend(Attachments(lambda: [Attachment("real", "U9", (url,))]))
+        rb = backend_pb2.RemoteBucket(bck=Bck("b", "ais", "real").to_proto())
+        data = os.urandom(3 << 20)
+
+        def put() -> Iterator[Any]:
+            header = backend_pb2.BackendPutHeader(bucket=rb, name="o", size=len(data))
+            yield backend_pb2.BackendPutRequest(header=header)
+            for i in range(0, len(data), 1 << 20):
+                yield backend_pb2.BackendPutRequest(data=data[i:i + (1 << 20)])
+            yield backend_pb2.BackendPutRequest(eof=True)
+
+        attrs = backend.PutObject(put(), None)
+        assert attrs.size == len(data)
+        assert fake.store["/v1/objects/b/o"] == data
+        assert max(fake.proxy_puts) == 0  # the body went to the target only, once
+        got = list(backend.GetObject(backend_pb2.BackendGetRequest(bucket=rb, name="o"), None))
+        assert b"".join(m.data for m in got) == data
+    finally:
+        fake.close()

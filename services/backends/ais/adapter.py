@@ -244,7 +244,8 @@ class AisBackend(backend_pb2_grpc.BackendServicer):
         h = first.header
         a, bck, where = self._remote(h.bucket)
         path, query = object_path(bck, h.name), remote_query(bck)
-        body = _Body(chunks_of(request_iterator), h.size, f"{where}/{h.name}")
+        body = _Body(chunks_of(request_iterator), h.size, f"{where}/{h.name}",
+                     rewindable=self.http.redirects(a, path, query))
         try:
             resp = self.http.request(a, "PUT", path, query, where=where, obj=h.name, body=body.body,
                                      headers={"Content-Length": str(body.size),
@@ -286,8 +287,9 @@ class AisBackend(backend_pb2_grpc.BackendServicer):
     def PutPart(self, request_iterator: Iterator[Any], context: Any) -> backend_pb2.BackendPart:
         h, data = part_stream(request_iterator)
         a, bck, where = self._remote(h.upload.bucket)
-        body = _Body(data, h.size, f"{where}/{h.upload.name} part {h.part_number}")
         query = {**remote_query(bck), "uploadId": h.upload.upload_id, "partNumber": str(h.part_number)}
+        body = _Body(data, h.size, f"{where}/{h.upload.name} part {h.part_number}",
+                     rewindable=self.http.redirects(a, object_path(bck, h.upload.name), remote_query(bck)))
         try:
             resp = self.http.request(a, "PUT", object_path(bck, h.upload.name), query, where=where,
                                      obj=h.upload.name, body=body.body, headers={"Content-Length": str(body.size)})
@@ -322,21 +324,26 @@ class _Body:
     sent as it arrives, each piece only once the next one (or eof) is in, so a stream cut short
     or overlong never completes a request; an unannounced or empty one is spooled first."""
 
-    def __init__(self, chunks: Iterator[bytes], size: int, what: str) -> None:
+    def __init__(self, chunks: Iterator[bytes], size: int, what: str, rewindable: bool = False) -> None:
         self.md5 = hashlib.md5()
         self.what = what
         self.spool: Any = None
-        if size > 0:
+        if size > 0 and not rewindable:
             self.size = size
             self.body: Any = self._checked(chunks, size)
             return
+        # Spooled: the size is unknown or 0, or the remote redirects (the body is sent twice).
         self.spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - close()
-        for piece in chunks:
-            self.md5.update(piece)
+        for piece in self._checked(chunks, size) if size > 0 else self._hashed(chunks):
             self.spool.write(piece)
         self.size = self.spool.tell()
         self.spool.seek(0)
         self.body = self.spool
+
+    def _hashed(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for piece in chunks:
+            self.md5.update(piece)
+            yield piece
 
     def _checked(self, chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
         sent = 0

@@ -23,6 +23,8 @@ from services.backends.ais.attachments import Attachment
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 10.0
 DOWN_S = 2.0
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 3
 
 
 def remote_message(resp: Any) -> str:
@@ -84,6 +86,7 @@ class RemoteHttp:
         self._lock = threading.Lock()
         self._good: dict[str, str] = {}        # alias -> the URL that answered last
         self._down: dict[str, tuple[float, str]] = {}  # alias -> (until, why)
+        self._redirecting: dict[str, bool] = {}  # alias -> whether object requests are redirected
 
     def request(self, a: Attachment, method: str, path: str, query: dict[str, str], *, where: str,
                 obj: str = "", headers: dict[str, str] | None = None, body: Any = None,
@@ -105,8 +108,7 @@ class RemoteHttp:
         for url in urls:
             full = f"{url}{path}" + (f"?{qs}" if qs else "")
             try:
-                resp = self.pool.request(method, full, body=body, headers=hdrs, preload_content=not stream,
-                                         redirect=True)
+                resp = self._send(a, method, full, body, hdrs, stream, where)
             except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as e:
                 why = f"{url}: {_reason(e)}"
                 continue  # nothing was sent: the next URL may take it
@@ -124,6 +126,60 @@ class RemoteHttp:
         with self._lock:
             self._down[a.alias] = (time.monotonic() + DOWN_S, why)
         raise errors.RemoteUnavailable(f"{where}: {a.label} is not reachable: {why}")
+
+
+    def _send(self, a: Attachment, method: str, url: str, body: Any, headers: dict[str, str], stream: bool,
+              where: str) -> Any:
+        """One request, following an AIS proxy's redirects to a target by hand: urllib3 does not
+        rewind a file body on a redirect, and a streamed body cannot be sent twice at all."""
+        with self._lock:
+            redirecting = self._redirecting.get(a.alias, False)
+        for _ in range(MAX_REDIRECTS + 1):
+            if redirecting and hasattr(body, "seek"):
+                # As the aistore SDK does: ask the proxy where to with an empty body, then send
+                # the body once, to the target (a proxy that answered would have written nothing).
+                resp = self.pool.request(method, url, body=b"", redirect=False,
+                                         headers={**headers, "Content-Length": "0", "Connection": "close"})
+                if resp.status not in REDIRECTS or not resp.headers.get("Location"):
+                    resp.drain_conn()
+                    resp.release_conn()
+                    redirecting = False
+                    continue  # it answers itself: send the body here after all
+            else:
+                resp = self.pool.request(method, url, body=body, headers=headers, preload_content=not stream,
+                                         redirect=False)
+            location = resp.headers.get("Location", "")
+            if resp.status not in REDIRECTS or not location:
+                return resp
+            with self._lock:
+                self._redirecting[a.alias] = True
+            resp.drain_conn()
+            resp.release_conn()
+            if body is not None and not isinstance(body, bytes):
+                if not hasattr(body, "seek"):
+                    raise errors.RemoteUnavailable(f"{where}: {a.label} redirected a streamed body; the next "
+                                                   "write to it is spooled and re-sent")
+                body.seek(0)
+            url = urllib.parse.urljoin(url, location)
+        raise errors.RemoteUnavailable(f"{where}: {a.label} redirected more than {MAX_REDIRECTS} times")
+
+    def redirects(self, a: Attachment, path: str, query: dict[str, str]) -> bool:
+        """Whether the remote answers object requests with a redirect (a real AIStore's proxy
+        does; an aismesh gateway does not): then a write must be rewindable. Learned once per
+        remote, by a HEAD of the object that is not followed."""
+        with self._lock:
+            known = self._redirecting.get(a.alias)
+        if known is not None:
+            return known
+        first = self._good.get(a.alias) or a.urls[0]
+        try:
+            resp = self.pool.request("HEAD", f"{first}{path}?{urllib.parse.urlencode(query)}", redirect=False)
+        except urllib3.exceptions.HTTPError:
+            return False  # the write itself will say what is wrong
+        answer = resp.status in REDIRECTS and bool(resp.headers.get("Location"))
+        with self._lock:
+            self._redirecting[a.alias] = answer
+        return answer
 
 
 def _reason(e: Exception) -> str:
