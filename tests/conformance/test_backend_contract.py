@@ -335,3 +335,28 @@ def test_versions_are_reported(remote: Remote) -> None:
     assert body == b"two" and first.attrs.version == v2
     crc = [c for c in first.attrs.checksums if c.type == "crc32c"]
     assert len(crc) == 1 and len(crc[0].value) == 8
+
+
+@pytest.mark.parametrize("size", [5000, 9 * (1 << 20) + 1])
+def test_custom_metadata_with_any_key_round_trips(remote: Remote, size: int) -> None:
+    """User metadata keys are whatever a client sent (S3 x-amz-meta-*, the cluster's own s3.*
+    keys): each adapter stores and reports them as they were, whatever its provider allows."""
+    if not remote.can_write:
+        pytest.skip(f"{remote.provider} is read-only")
+    name = unique("meta")
+    data = os.urandom(size)
+    custom = {"plain": "v1", "s3.checksum-crc32": "AAAAAA==", "dash-ed": "v2", "Mixed_Case": "v3"}
+
+    def reqs() -> Any:
+        h = backend_pb2.BackendPutHeader(bucket=remote.bucket, name=name, size=len(data), custom=custom)
+        yield backend_pb2.BackendPutRequest(header=h)
+        for i in range(0, len(data), 1 << 20):
+            yield backend_pb2.BackendPutRequest(data=data[i:i + (1 << 20)])
+        yield backend_pb2.BackendPutRequest(eof=True)
+
+    remote.stub.PutObject(reqs(), timeout=60)
+    a = remote.call("HeadObject", backend_pb2.BackendObjectRequest(bucket=remote.bucket, name=name))
+    got = {k.lower(): v for k, v in a.custom.items()}  # some providers fold the case of keys
+    assert {k.lower(): v for k, v in custom.items()}.items() <= got.items()
+    first, _ = get(remote, name)
+    assert {k.lower(): v for k, v in first.attrs.custom.items()} == got

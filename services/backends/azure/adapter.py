@@ -15,8 +15,10 @@ name is remembered, so a caller continuing by ``start_after`` (the gateway) does
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
+import re
 import threading
 import time
 import uuid
@@ -64,10 +66,36 @@ def _attrs_of(name: str, p: Any) -> backend_pb2.BackendObjAttrs:
         name=name, size=int(p.size if p.size is not None else -1), etag=md5 or str(p.etag or "").strip('"'),
         version=str(getattr(p, "version_id", "") or ""), mtime_ns=int(mtime.timestamp() * 1e9) if mtime else 0,
         content_type=str(cs.content_type or "") if cs is not None else "",
-        custom={str(k): str(v) for k, v in (p.metadata or {}).items()},
+        custom=meta_in(p.metadata),
     )
     if md5:
         out.checksums.append(types_pb2.Checksum(type="md5", value=md5))
+    return out
+
+
+# Azure metadata names must be C# identifiers (and are compared without case); user metadata
+# keys are anything S3 allows (x-amz-meta-*, the cluster's own "s3.checksum-crc32"). A key that
+# is not an identifier travels hex-encoded behind this prefix and comes back as it was.
+_ENCODED = "aismeshx_"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def meta_out(custom: Any) -> dict[str, str] | None:
+    out = {}
+    for k, v in dict(custom or {}).items():
+        plain = _IDENTIFIER.fullmatch(k) and not k.lower().startswith(_ENCODED)
+        out[k if plain else _ENCODED + k.encode().hex()] = v
+    return out or None
+
+
+def meta_in(metadata: Any) -> dict[str, str]:
+    out = {}
+    for k, v in dict(metadata or {}).items():
+        k = str(k)
+        if k.lower().startswith(_ENCODED):
+            with contextlib.suppress(ValueError):
+                k = bytes.fromhex(k[len(_ENCODED):]).decode()
+        out[k] = str(v)
     return out
 
 
@@ -243,7 +271,7 @@ class AzureBackend(backend_pb2_grpc.BackendServicer):
     def _upload(self, rb: backend_pb2.RemoteBucket, name: str, chunks: Iterator[bytes], size: int,
                 content_type: str, custom: Any) -> Any:
         bc, where = self._blob(rb, name)
-        meta = dict(custom) if custom else None
+        meta = meta_out(custom)
         with mapped(where, name):
             if 0 <= size <= BLOCK_SIZE:
                 # Small: read whole (a cut stream raises before anything is sent), one Put Blob.
@@ -339,7 +367,7 @@ class AzureBackend(backend_pb2_grpc.BackendServicer):
         with mapped(where, u.name):
             bc.commit_block_list(blocks, content_settings=ContentSettings(
                 content_type=(header.content_type if header else "") or None),
-                metadata=dict(header.custom) if header and header.custom else None)
+                metadata=meta_out(header.custom) if header else None)
             p = bc.get_blob_properties()
         return _attrs_of(u.name, p)
 
