@@ -58,13 +58,13 @@ down: ## stop a detached mesh
 status: ## show every service of the local mesh
 	@$(BIN)/aismesh status $(ARGS)
 
-test: install-dev tools-bench ## run the full test suite (unit + integration against the real mesh)
+test: install-dev tools-bench tools-s3 ## run the full test suite (unit + integration against the real mesh)
 	@$(BIN)/python -m pytest -q tests $(ARGS)
 
 test-unit: install-dev ## unit tests only (no processes)
 	@$(BIN)/python -m pytest -q tests/unit $(ARGS)
 
-test-integration: install-dev tools-bench ## integration tests only (starts etcd and every service)
+test-integration: install-dev tools-bench tools-s3 ## integration tests only (starts etcd and every service)
 	@$(BIN)/python -m pytest -q tests/integration $(ARGS)
 
 soak: install-dev ## the long soak: 10 minutes of mixed load, descriptors and memory must stay flat
@@ -133,3 +133,10 @@ test-training: $(TRAIN_STAMP) $(TF_STAMP) ## install the training clients (own v
 
 clean: ## remove build outputs and generated code (keeps .venv and data)
 	@rm -rf build dist *.egg-info aismesh/protos/*_pb2*.py aismesh/protos/*_pb2*.pyi .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: tools-s3
+tools-s3: ## install rclone from Debian when it is missing (an S3 client the tests drive; best effort)
+	@command -v rclone >/dev/null || { mkdir -p $(VENV); echo "installing rclone from Debian (log: $(VENV)/tools-s3.log)"; \
+		{ export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq --no-install-recommends rclone \
+		  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends rclone; }; } > $(VENV)/tools-s3.log 2>&1 \
+		|| echo "make tools-s3: could not install rclone (see $(VENV)/tools-s3.log); its tests skip (and fail when CI is set)" >&2; }
