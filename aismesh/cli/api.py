@@ -85,8 +85,9 @@ class API:
 
     # --- buckets -----------------------------------------------------------------------------
 
-    def list_buckets(self, provider: str = "", namespace: str = "") -> list[dict[str, Any]]:
-        query = {"provider": provider, **({"namespace": namespace} if namespace else {})}
+    def list_buckets(self, provider: str = "", namespace: str = "", presence: str = "") -> list[dict[str, Any]]:
+        query = {"provider": provider, **({"namespace": namespace} if namespace else {}),
+                 **({"presence": presence} if presence else {})}
         out: list[dict[str, Any]] = self.request("GET", "buckets", query=query, action="list").json() or []
         return out
 

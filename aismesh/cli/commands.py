@@ -48,7 +48,9 @@ def ls(api: API, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _ls_buckets(api: API, provider: str, args: argparse.Namespace, out: TextIO, namespace: str = "") -> int:
-    buckets = api.list_buckets(provider, namespace)
+    # --all on a cloud provider: also the buckets its account has that the cluster does not hold
+    everywhere = bool(getattr(args, "all", False)) and provider not in ("", "ais") and not namespace
+    buckets = api.list_buckets(provider, namespace, presence="0" if everywhere else "")
     if args.json:
         fmt.dump_json(out, buckets)
         return 0

@@ -32,6 +32,8 @@ class BucketURI:
 def parse(uri: str) -> tuple[BucketURI, str]:
     """``ais://b/dir/obj`` -> (bucket, "dir/obj"); a name without a scheme is an ais:// bucket.
     Raises ValueError naming what is wrong."""
+    if uri.endswith(":") and uri[:-1].lower() in SCHEMES:  # "s3:" names a provider, as AIStore's CLI takes it
+        return BucketURI(SCHEMES[uri[:-1].lower()], ""), ""
     if "://" in uri:
         scheme, _, rest = uri.partition("://")
         provider = SCHEMES.get(scheme.lower())

@@ -404,6 +404,12 @@ def test_listing_buckets_outside_the_cluster(world: World) -> None:
     assert {inside, outside} <= names("0")                         # exists: the account's buckets too
     got = names("4")                                               # outside the cluster only
     assert outside in got and inside not in got
+    # the ais CLI: `ais ls s3:` shows what the cluster holds, `--all` the account's buckets too
+    from tests.integration.test_cli import ais
+    shown = ais(world.mesh, "ls", "s3:").stdout.decode()
+    assert f"s3://{inside}" in shown and f"s3://{outside}" not in shown
+    shown = ais(world.mesh, "ls", "s3:", "--all").stdout.decode()
+    assert f"s3://{inside}" in shown and f"s3://{outside}" in shown
     r = world.native("GET", "/v1/buckets", params={"provider": "aws", "presence": "9"})
     assert r.status_code == 400 and "presence" in r.json()["message"]
     r = world.native("GET", "/v1/buckets", params={"provider": "ais", "presence": "0"})
