@@ -414,3 +414,14 @@ def test_listing_buckets_outside_the_cluster(world: World) -> None:
     assert r.status_code == 400 and "presence" in r.json()["message"]
     r = world.native("GET", "/v1/buckets", params={"provider": "ais", "presence": "0"})
     assert r.status_code == 400 and "cloud provider" in r.json()["message"]
+
+
+def test_head_says_whether_a_remote_object_is_present_in_the_cluster(world: World) -> None:
+    name = unique("present")
+    world.moto.create_bucket(Bucket=name)
+    world.moto.put_object(Bucket=name, Key="p", Body=b"payload")
+    world.create("aws", name)
+    obj = world.ais.bucket(name, provider="aws").object("p")
+    assert obj.head().present is False  # the remote has it; the cluster does not yet
+    assert obj.get_reader().read_all() == b"payload"
+    assert obj.head().present is True

@@ -38,7 +38,7 @@ def _bucket_and_name() -> tuple[str, str]:
 def attr_headers(a: types_pb2.ObjAttrs, props: set[str] | None = None) -> dict[str, str]:
     """AIS object attribute headers; ``props`` None means all of them (GET)."""
     want = HEAD_PROPS if props is None else props
-    h: dict[str, str] = {"Ais-Present": "true"}
+    h: dict[str, str] = {"Ais-Present": "true" if a.is_cached else "false"}  # a remote object not cached: false
     if "checksum" in want and a.checksum.type:
         h["Ais-Checksum-Type"] = a.checksum.type
         h["Ais-Checksum-Value"] = a.checksum.value
