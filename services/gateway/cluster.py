@@ -309,8 +309,11 @@ class Cluster:
         compute_md5: bool = False,
         if_absent: bool = False,
         if_match_etag: str = "",
+        late_custom: Callable[[], dict[str, str]] | None = None,
     ) -> types_pb2.ObjAttrs:
-        """Stream ``body`` to the owner node; the object appears whole or not at all."""
+        """Stream ``body`` to the owner node; the object appears whole or not at all.
+        ``late_custom``, asked once the body has been read, is metadata known only then (an S3
+        trailing checksum): it is stored with the object, in the same commit."""
         check_object_name(name)
         p = entry.props
         is_remote = remote.fronts_remote(entry)
@@ -328,22 +331,27 @@ class Cluster:
         if is_local(node) and not is_remote:  # remote buckets write through on the node
             with self.guard.call(node.id, node.grpc_addr):
                 try:
-                    return self.local.put(node, header, chunks)
+                    return self.local.put(node, header, chunks, late_custom)
                 except (TimeoutError, NodeNotAnswering):
                     raise self.stalled(node) from None
                 except (OSError, ConnectionError):
                     pass  # nothing of the body was consumed yet: go through gRPC
         head, is_whole = _take_up_to(chunks, INLINE_LIMIT) if 0 <= size <= INLINE_LIMIT else ([], False)
         if is_whole:
+            if late_custom is not None:
+                header.custom.update(late_custom())
             req = storage_pb2.WriteObjectRequest(header=header, data=b"".join(head))
             # A remote bucket's node first writes through to the backend (its own deadline).
             budget = commit_budget_s(size) + (2 * STALL_S if is_remote else 0)
             with self.rpc(node):
                 attrs: types_pb2.ObjAttrs = stub.WriteObject(req, timeout=budget)
             return attrs
+        end: Any = storage_pb2.PutObjectRequest(eof=True)
+        if late_custom is not None:  # the trailer ends the body too, carrying what came after it
+            def end() -> storage_pb2.PutObjectRequest:
+                return storage_pb2.PutObjectRequest(trailer=storage_pb2.PutTrailer(custom=late_custom()))
         return self.stream_in(node, stub.PutObject, storage_pb2.PutObjectRequest(header=header),
-                              _chain(head, chunks), lambda c: storage_pb2.PutObjectRequest(data=c),
-                              storage_pb2.PutObjectRequest(eof=True))
+                              _chain(head, chunks), lambda c: storage_pb2.PutObjectRequest(data=c), end)
 
     def get_object(self, entry: BucketEntry, name: str, byte_range: ByteRange | None = None,
                    latest: bool = False) -> GetResult:
@@ -618,7 +626,7 @@ class _Feed:
                 yield wrap(chunk)
         # The node still has to fsync and rename: give it time in proportion to the size.
         self.progress.beat(commit_budget_s(self.sent) - STALL_S)
-        yield last
+        yield last() if callable(last) else last  # a callable: the end marker is known only now
 
 
 def _chain(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -9,7 +9,7 @@ import os
 import select
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aismesh.cmn import errors
 from aismesh.cmn.localread import host_id, recv_message, send_message, socket_address
@@ -90,7 +90,8 @@ class LocalReader:
             raise ConnectionError("local read answered without a descriptor")
         return resp.head, fd
 
-    def put(self, node: NodeView, header: storage_pb2.PutHeader, chunks: Iterable[bytes]) -> types_pb2.ObjAttrs:
+    def put(self, node: NodeView, header: storage_pb2.PutHeader, chunks: Iterable[bytes],
+            late_custom: Callable[[], dict[str, str]] | None = None) -> types_pb2.ObjAttrs:
         """Write ``chunks`` into the pipe the node hands us; the node stores what it reads and
         commits it once our commit names the same size. We never hold the object's file.
 
@@ -112,7 +113,7 @@ class LocalReader:
         finally:
             if w >= 0:
                 os.close(w)  # our end of file: the node has every byte once it reads to here
-        return self._commit(node, resp.token, size)
+        return self._commit(node, resp.token, size, late_custom() if late_custom is not None else None)
 
     def _feed(self, node: NodeView, w: int, chunks: Iterable[bytes]) -> int:
         """Bytes written into the pipe; stops early when the node stopped reading (it failed or
@@ -137,9 +138,11 @@ class LocalReader:
                 size += n
         return size
 
-    def _commit(self, node: NodeView, token: str, size: int) -> types_pb2.ObjAttrs:
-        """Ask the node to commit; it still reads the pipe's rest, then hashes and fsyncs."""
-        req = storage_pb2.LocalRequest(commit=storage_pb2.LocalCommit(token=token, size=size))
+    def _commit(self, node: NodeView, token: str, size: int, custom: dict[str, str] | None = None
+                ) -> types_pb2.ObjAttrs:
+        """Ask the node to commit; it still reads the pipe's rest, then hashes and fsyncs.
+        ``custom`` joins the write's metadata (what was known only after the body)."""
+        req = storage_pb2.LocalRequest(commit=storage_pb2.LocalCommit(token=token, size=size, custom=custom))
         try:
             done, _ = self._call(node, req, timeout_s=commit_budget_s(size))
         except TimeoutError:

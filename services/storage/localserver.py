@@ -113,8 +113,10 @@ class PipeBody:
     that goes away or stalls raises PeerGone, a size mismatch InvalidArgument (incomplete-body).
     Chunks are views of one reused buffer: each is consumed before the next is read."""
 
-    def __init__(self, conn: socket.socket, r: int, token: str, stall_s: float) -> None:
+    def __init__(self, conn: socket.socket, r: int, token: str, stall_s: float,
+                 custom: dict[str, str] | None = None) -> None:
         self.conn, self.r, self.token, self.stall_s = conn, r, token, stall_s
+        self.custom = custom  # the write's metadata: a commit's own entries join it
         self.received = 0
         self.committed: int | None = None  # the size the writer's commit named
         self.finish = ""  # "commit" or "abort" once the writer said which
@@ -172,6 +174,8 @@ class PipeBody:
             raise PeerGone(f'expected the commit or abort of "{self.token}", got "{c.token}"')
         self.finish = op
         self.committed = c.size if op == "commit" else None
+        if op == "commit" and self.custom is not None:
+            self.custom.update(c.custom)
         self._poll.unregister(self.conn.fileno())  # nothing more until we answer
 
     def _on_message(self) -> None:
@@ -293,7 +297,9 @@ class LocalServer:
         except Exception as e:
             _send(conn, _error(e))
             return
-        body = PipeBody(conn, r, uuid.uuid4().hex, self.stall_s)
+        if spec.custom is None:
+            spec.custom = {}
+        body = PipeBody(conn, r, uuid.uuid4().hex, self.stall_s, spec.custom)
         try:
             try:
                 _send(conn, storage_pb2.LocalResponse(token=body.token), w)

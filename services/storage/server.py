@@ -35,12 +35,17 @@ def bucket_of(ref: types_pb2.BucketRef) -> tuple[Bck, int]:
     return Bck.from_proto(ref.bck), ref.bid
 
 
-def chunks_of(requests: Iterator[Any], context: Any) -> Iterator[bytes]:
-    """The data of a client stream after its header, up to the client's ``eof`` message. A
-    stream that ends without it was cut short (a cancelled call can look like a clean end
-    here), so a truncated body can never be committed."""
+def chunks_of(requests: Iterator[Any], context: Any, custom: dict[str, str] | None = None) -> Iterator[bytes]:
+    """The data of a client stream after its header, up to the client's ``eof`` (or trailer,
+    whose metadata joins ``custom`` before the commit) message. A stream that ends without it
+    was cut short (a cancelled call can look like a clean end here), so a truncated body can
+    never be committed."""
     for msg in requests:
         if msg.eof:
+            return
+        if msg.WhichOneof("part") == "trailer":  # PutObject only (PutPart ends with eof)
+            if custom is not None:
+                custom.update(msg.trailer.custom)
             return
         yield msg.data
     raise errors.InvalidArgument("the request stream ended before the body did: nothing stored",
@@ -62,7 +67,10 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         if first is None or not first.HasField("header"):
             raise errors.InvalidArgument("PutObject: the first message must be the header")
         try:
-            return self.store.put(self.spec_of(first.header), chunks_of(request_iterator, context))
+            spec = self.spec_of(first.header)
+            if spec.custom is None:
+                spec.custom = {}
+            return self.store.put(spec, chunks_of(request_iterator, context, spec.custom))
         except grpc.RpcError:
             return self._client_gone(context, types_pb2.ObjAttrs())
 

@@ -179,3 +179,45 @@ def test_a_checksum_outlived_by_a_native_append_is_not_shown(mesh: Mesh, s3: Any
     assert r.status_code == 200, r.text
     assert "ChecksumSHA256" not in s3.head_object(Bucket=bucket, Key="grows", ChecksumMode="ENABLED")
     assert s3.get_object(Bucket=bucket, Key="grows", ChecksumMode="ENABLED")["Body"].read() == b"first+more"
+
+
+@pytest.mark.parametrize("size", [50_000, 3 * (1 << 20) + 1, 12 * (1 << 20) + 3])
+def test_trailer_checksum_of_any_size_is_stored(mesh: Mesh, s3: Any, bucket: str, size: int) -> None:
+    """The trailer comes after the body: the value goes to the node with the commit, so large
+    bodies are not held in memory to learn it first."""
+    data = os.urandom(size)
+    headers = {"Content-Encoding": "aws-chunked", "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+               "x-amz-decoded-content-length": str(size), "x-amz-trailer": "x-amz-checksum-sha256"}
+    body = _chunked(data, f"x-amz-checksum-sha256:{expected('SHA256', data)}")
+    r = requests.put(f"{mesh.s3}/{bucket}/big-trailed", data=body, headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-amz-checksum-sha256"] == expected("SHA256", data)
+    head = s3.head_object(Bucket=bucket, Key="big-trailed", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == expected("SHA256", data) and head["ContentLength"] == size
+    # boto3's own upload of the same size, with its default (trailing) checksum
+    s3.put_object(Bucket=bucket, Key="boto", Body=data, ChecksumAlgorithm="CRC32")
+    assert s3.head_object(Bucket=bucket, Key="boto", ChecksumMode="ENABLED")["ChecksumCRC32"] == expected("CRC32", data)
+
+
+def test_trailer_checksum_through_grpc_only_nodes(tmp_path: Any) -> None:
+    """Without the same-host fast path the body streams over gRPC and the trailer ends it."""
+    import boto3
+
+    from tests.integration.conftest import running_mesh
+
+    with running_mesh(str(tmp_path / "mesh"), "--local-socket", "off") as m:
+        c = boto3.client("s3", endpoint_url=m.s3, region_name="us-east-1", aws_access_key_id="k",
+                         aws_secret_access_key="s")
+        c.create_bucket(Bucket="grpc-only")
+        data = os.urandom(12 * (1 << 20) + 3)
+        headers = {"Content-Encoding": "aws-chunked", "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+                   "x-amz-decoded-content-length": str(len(data)), "x-amz-trailer": "x-amz-checksum-crc32c"}
+        good = _chunked(data, f"x-amz-checksum-crc32c:{expected('CRC32C', data)}")
+        r = requests.put(f"{m.s3}/grpc-only/o", data=good, headers=headers, timeout=60)
+        assert r.status_code == 200, r.text
+        head = c.head_object(Bucket="grpc-only", Key="o", ChecksumMode="ENABLED")
+        assert head["ChecksumCRC32C"] == expected("CRC32C", data)
+        bad = _chunked(data, f"x-amz-checksum-crc32c:{expected('CRC32C', b'x')}")
+        r = requests.put(f"{m.s3}/grpc-only/o", data=bad, headers=headers, timeout=60)
+        assert r.status_code == 400 and b"<Code>BadDigest</Code>" in r.content, r.text
+        assert c.get_object(Bucket="grpc-only", Key="o")["Body"].read() == data  # the old object stands

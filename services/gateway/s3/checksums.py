@@ -194,14 +194,17 @@ class Verified:
     """Filled in when the payload has been checked: the value that matched."""
 
     value: str = ""
+    size: int = 0  # bytes it covers
 
 
 def verify(chunks: Iterator[bytes], exp: Expected, trailers: Mapping[str, str], done: Verified) -> Iterator[bytes]:
     """The payload, hashed as it passes; at its end (before the consumer can commit) the value
     must be the header's or the trailer's, else BadDigest. ``done.value`` is set once it matched."""
     h = new_hasher(exp.algorithm)
+    size = 0
     for chunk in chunks:
         h.update(chunk)
+        size += len(chunk)
         yield chunk
     claimed = exp.value if exp.value is not None else trailers.get(exp.header)
     if claimed is None:
@@ -210,7 +213,7 @@ def verify(chunks: Iterator[bytes], exp: Expected, trailers: Mapping[str, str], 
     computed = base64.b64encode(h.digest()).decode()
     if computed != claimed.strip():
         raise bad_digest(exp.algorithm)
-    done.value = computed
+    done.value, done.size = computed, size
 
 
 def stored(exp: Expected | None) -> dict[str, str]:
@@ -325,8 +328,8 @@ def completed_from_parts(listed: list[dict[str, str]], kept: list[str] | None = 
 # --- a request's payload -----------------------------------------------------------------------
 
 # A checksum that arrives in a trailer is known only after the body, when the node has its
-# header already: bodies up to this size are taken in memory first so it can be stored; larger
-# ones are verified but not stored (docs/s3-auth.md).
+# header already: part bodies up to this size are taken in memory first so it can be kept
+# with the part; an object's goes to the node with its commit (Checked.late).
 TRAILER_BUFFER_LIMIT = 8 << 20
 
 
@@ -338,6 +341,9 @@ class Checked:
     custom: dict[str, str]
     exp: Expected | None
     done: Verified
+    # Metadata known only once the body has been read (a trailing checksum, verified): the
+    # object's commit stores it (Cluster.put_object's late_custom).
+    late: Callable[[], dict[str, str]] | None = None
 
     @property
     def part_checksum(self) -> str:
@@ -355,14 +361,24 @@ class Checked:
 
 
 def checked(chunks: Iterator[bytes], size: int, headers: HeaderMap,
-            trailers: Mapping[str, str]) -> Checked:
-    """The payload with its promised checksum (if any) verified on the way."""
+            trailers: Mapping[str, str], stream_trailer: bool = False) -> Checked:
+    """The payload with its promised checksum (if any) verified on the way. ``stream_trailer``:
+    the caller stores a trailing checksum with the commit (``late``) instead of the body being
+    buffered to learn it first."""
     exp = expected(headers)
     if exp is None:
         return Checked(chunks, {}, None, Verified())
     done = Verified()
     verifying = verify(chunks, exp, trailers, done)
     sized = {STORED_SIZE: str(size)} if size >= 0 else {}
+    if exp.value is None and stream_trailer:
+        alg = exp.algorithm
+
+        def late() -> dict[str, str]:
+            # the body was read whole and matched (a mismatch raised before any commit)
+            return {STORED + alg: done.value, STORED_SIZE: str(done.size)} if done.value else {}
+
+        return Checked(verifying, {}, exp, done, late)
     if exp.value is None and 0 <= size <= TRAILER_BUFFER_LIMIT:
         data = b"".join(verifying)  # the trailer is read, the value verified: now it can be stored
         return Checked(iter((data,)), {STORED + exp.algorithm: done.value, **sized}, exp, done)

@@ -267,11 +267,12 @@ def _content_md5() -> str:
 
 def put_object(entry: BucketEntry, key: str, commit: conditions.CommitCondition) -> Response:
     chunks, size = _body()
-    payload = checksums.checked(chunks, size, request.headers, checksums.request_trailers())
+    payload = checksums.checked(chunks, size, request.headers, checksums.request_trailers(), stream_trailer=True)
     attrs = cluster().put_object(
         entry, key, payload.chunks, size=size, content_type=request.headers.get("Content-Type", ""),
         custom={**headers.stored_custom(request.headers), **payload.custom}, md5_hex=_content_md5(),
         compute_md5=True, if_absent=commit.if_absent, if_match_etag=commit.if_match_etag,
+        late_custom=payload.late,
     )
     return Response(b"", headers={"ETag": xml.etag_of(attrs), **versions.version_headers(entry, attrs),
                                   **payload.response()})
