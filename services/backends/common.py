@@ -20,6 +20,25 @@ CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 
 
+def body_pieces(read: Callable[[int], bytes], length: int, what: str,
+                failures: tuple[type[BaseException], ...] = (OSError,)) -> Iterator[bytes]:
+    """A provider's response body in pieces of at most CHUNK_SIZE: ``length`` bytes, or up to its
+    end when negative. A read that fails (``failures``) or ends early is RemoteUnavailable
+    naming ``what`` (bucket/object), never a short object."""
+    sent = 0
+    while length < 0 or sent < length:
+        try:
+            data = read(CHUNK_SIZE if length < 0 else min(CHUNK_SIZE, length - sent))
+        except failures as e:
+            raise errors.RemoteUnavailable(f"{what}: reading from the remote failed: {e}") from None
+        if not data:
+            if length >= 0:
+                raise errors.RemoteUnavailable(f"{what}: the remote sent {sent} of {length} bytes")
+            return
+        sent += len(data)
+        yield data
+
+
 def chunks_of(requests: Iterator[Any]) -> Iterator[bytes]:
     """The data of a client stream after its header, up to ``eof``; a cut stream raises."""
     for msg in requests:

@@ -378,6 +378,11 @@ class Cluster:
             got = self._try_local(node, req)
             if got is not None:
                 return got
+        return self._read_over_grpc(node, stub, req)
+
+    def _read_over_grpc(self, node: NodeView, stub: storage_pb2_grpc.StorageStub,
+                        req: storage_pb2.GetObjectRequest) -> GetResult:
+        """A small object comes whole in one ReadObject answer; a larger one streams."""
         req.inline_limit = INLINE_LIMIT
         with self.rpc(node):
             first = stub.ReadObject(req, timeout=STALL_S)
@@ -529,18 +534,11 @@ class Cluster:
                            byte_range: ByteRange | None = None) -> GetResult:
         """As get_object, for one S3 version of an ais bucket's object (always over gRPC)."""
         check_object_name(name)
-        req = storage_pb2.GetObjectRequest(bucket=remote.ref(entry), name=name, version_id=version_id,
-                                           inline_limit=INLINE_LIMIT)
+        req = storage_pb2.GetObjectRequest(bucket=remote.ref(entry), name=name, version_id=version_id)
         if byte_range is not None:
             req.range.CopyFrom(byte_range.to_proto())
         node, stub = self.owner(entry, name)
-        with self.rpc(node):
-            first = stub.ReadObject(req, timeout=STALL_S)
-        if first.inline:
-            return GetResult(attrs=first.attrs, is_range=first.is_range, range_offset=first.range_offset,
-                             range_length=first.range_length, chunks=iter((first.data,)), cancel=_no_op)
-        req.inline_limit = 0
-        return self._stream_get(node, stub, req)
+        return self._read_over_grpc(node, stub, req)
 
     def head_object_version(self, entry: BucketEntry, name: str, version_id: str) -> types_pb2.ObjAttrs:
         check_object_name(name)

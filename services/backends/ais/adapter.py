@@ -26,7 +26,7 @@ from aismesh.cmn.names import Bck
 from aismesh.protos import backend_pb2, backend_pb2_grpc, types_pb2
 from services.backends.ais.attachments import Attachment, Attachments
 from services.backends.ais.http import RemoteHttp
-from services.backends.common import CHUNK_SIZE, chunks_of, http_range, not_implemented, part_stream
+from services.backends.common import body_pieces, chunks_of, http_range, not_implemented, part_stream
 
 # AIS list-objects flags (apc.LsoMsg) and entry flags (LsoEnt.Flags).
 LS_NO_RECURSION = 1 << 11
@@ -219,17 +219,8 @@ class AisBackend(backend_pb2_grpc.BackendServicer):
                 where: str, name: str) -> Iterator[backend_pb2.BackendGetResponse]:
         try:
             yield backend_pb2.BackendGetResponse(attrs=attrs, range_offset=offset, range_length=length)
-            sent = 0
-            while length < 0 or sent < length:
-                try:
-                    data = resp.read(CHUNK_SIZE if length < 0 else min(CHUNK_SIZE, length - sent))
-                except Exception as e:  # urllib3 wraps socket errors in several types
-                    raise errors.RemoteUnavailable(f"{where}/{name}: reading from the remote failed: {e}") from None
-                if not data:
-                    if length >= 0:
-                        raise errors.RemoteUnavailable(f"{where}/{name}: the remote sent {sent} of {length} bytes")
-                    break
-                sent += len(data)
+            # urllib3 wraps socket errors in several types
+            for data in body_pieces(resp.read, length, f"{where}/{name}", (Exception,)):
                 yield backend_pb2.BackendGetResponse(data=data)
         except errors.AisError as e:
             errors.to_grpc_abort(context, e)

@@ -15,7 +15,14 @@ from typing import Any
 
 from aismesh.cmn import errors
 from aismesh.protos import backend_pb2, backend_pb2_grpc, types_pb2
-from services.backends.common import CHUNK_SIZE, bucket_display, http_range, not_implemented, resolve_range
+from services.backends.common import (
+    CHUNK_SIZE,
+    body_pieces,
+    bucket_display,
+    http_range,
+    not_implemented,
+    resolve_range,
+)
 from services.backends.ht import index, origin
 
 ORIGIN_KEY = "http.original_url"
@@ -126,17 +133,7 @@ class HtBackend(backend_pb2_grpc.BackendServicer):
                 if not got:
                     raise errors.RemoteUnavailable(f"ht: {where}/{name} ended early")
                 skip -= len(got)
-            sent = 0
-            while length < 0 or sent < length:
-                try:
-                    data = resp.body.read(CHUNK_SIZE if length < 0 else min(CHUNK_SIZE, length - sent))
-                except OSError as e:
-                    raise errors.RemoteUnavailable(f"ht: reading {where}/{name} failed: {e}") from None
-                if not data:
-                    if length >= 0:
-                        raise errors.RemoteUnavailable(f"ht: {where}/{name} ended at {sent} of {length} bytes")
-                    break
-                sent += len(data)
+            for data in body_pieces(resp.body.read, length, f"ht: {where}/{name}"):
                 yield backend_pb2.BackendGetResponse(data=data)
         except errors.AisError as e:
             errors.to_grpc_abort(context, e)
