@@ -74,3 +74,15 @@ def write(target: int | str, meta: ObjMeta) -> None:
 
 def read(target: int | str) -> ObjMeta:
     return ObjMeta.decode(os.getxattr(target, XATTR))
+
+
+def of_open_file(fd: int) -> ObjMeta:
+    """The metadata of an object file just opened for reading, its size the file's; a file
+    whose metadata cannot be read is closed before the error leaves."""
+    try:
+        meta = read(fd)
+        meta.size = os.fstat(fd).st_size
+    except BaseException:
+        os.close(fd)
+        raise
+    return meta

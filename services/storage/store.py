@@ -382,13 +382,7 @@ class Store:
             fd = os.open(layout.object_path(mp, bck, bid, name), os.O_RDONLY)
         except FileNotFoundError:
             raise self.not_found(bck, name, bid) from None
-        try:
-            meta = objmeta.read(fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        meta.size = os.fstat(fd).st_size
-        return fd, meta, mp
+        return fd, objmeta.of_open_file(fd), mp
 
     def validates_reads(self, bck: Bck, bid: int) -> bool:
         """Whether the bucket's props (in the BMD this node holds) ask to verify every read."""

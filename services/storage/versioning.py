@@ -172,13 +172,7 @@ class Versioning:
                 fd = os.open(versions.version_path(mp, bck, bid, name, row[0]), os.O_RDONLY)
             except FileNotFoundError:
                 break  # deleted since: as if never there
-            try:
-                meta = objmeta.read(fd)
-            except BaseException:
-                os.close(fd)
-                raise
-            meta.size = os.fstat(fd).st_size
-            return fd, meta, mp
+            return fd, objmeta.of_open_file(fd), mp
         raise errors.NotFound(f"{bck.display()}/{name} has no version {vid}", reason="no-such-version",
                               bck=bck.to_proto(), obj=name)
 
