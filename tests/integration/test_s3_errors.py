@@ -35,7 +35,19 @@ def test_missing_key(s3: Any, bucket: str) -> None:
 
 
 def test_existing_bucket(s3: Any, bucket: str) -> None:
-    assert error_of(s3.create_bucket, Bucket=bucket) == ("BucketAlreadyOwnedByYou", 409)
+    # us-east-1 (the default region): re-creating your own bucket succeeds and changes nothing
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"x")
+    assert s3.create_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"x"
+    # any other region: BucketAlreadyOwnedByYou, as AWS answers there
+    assert error_of(s3.create_bucket, Bucket=bucket, CreateBucketConfiguration={
+        "LocationConstraint": "eu-west-1"}) == ("BucketAlreadyOwnedByYou", 409)
+    s3.delete_object(Bucket=bucket, Key="kept")
+
+
+def test_create_bucket_with_a_malformed_configuration(mesh: Any) -> None:
+    resp = requests.put(f"{mesh.s3}/cfg-{os.urandom(3).hex()}", data=b"<CreateBucketConfiguration>", timeout=10)
+    assert resp.status_code == 400 and "<Code>MalformedXML</Code>" in resp.text
 
 
 @pytest.mark.parametrize("name", ["ab", "UPPER", "bad_name", "x" * 64, "-start", "10.0.0.1"])

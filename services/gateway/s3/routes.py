@@ -151,7 +151,17 @@ def create_bucket(bucket: str) -> Response:
     if problem:
         raise S3Error("InvalidBucketName", 400, f"The specified bucket is not valid: {problem}",
                       f"/{bucket}", (("BucketName", bucket),))
-    cluster().create_bucket(Bck(name=bucket))
+    try:
+        region = xml.parse_location_constraint(body.read_bounded(request.environ))
+    except ValueError as e:
+        raise S3Error("MalformedXML", 400, str(e), f"/{bucket}") from None
+    try:
+        cluster().create_bucket(Bck(name=bucket))
+    except errors.AlreadyExists:
+        # us-east-1's legacy rule (AWS's CreateBucket): re-creating a bucket you own there
+        # answers 200 and changes nothing; with another region it is BucketAlreadyOwnedByYou.
+        if region not in ("", "us-east-1"):
+            raise
     return Response(b"", headers={"Location": f"/{bucket}"})
 
 

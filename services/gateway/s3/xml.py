@@ -177,6 +177,23 @@ def versioning_status(status: str) -> bytes:
     return f"{_HEAD}<VersioningConfiguration {_NS}>{shown}</VersioningConfiguration>".encode()
 
 
+def parse_location_constraint(body: bytes) -> str:
+    """The LocationConstraint of a CreateBucket body ("" when there is no body or none is
+    given); raises ValueError if malformed."""
+    if not body.strip():
+        return ""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as e:
+        raise ValueError(f"malformed CreateBucketConfiguration XML: {e}") from None
+    if root.tag.rsplit("}", 1)[-1] != "CreateBucketConfiguration":
+        raise ValueError(f"expected a CreateBucketConfiguration document, got <{root.tag.rsplit('}', 1)[-1]}>")
+    for el in root:
+        if el.tag.rsplit("}", 1)[-1] == "LocationConstraint":
+            return (el.text or "").strip()
+    return ""
+
+
 def parse_versioning(body: bytes) -> tuple[str, str]:
     """(Status, MfaDelete) of a PutBucketVersioning body; raises ValueError if malformed."""
     try:
