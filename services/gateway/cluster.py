@@ -187,6 +187,19 @@ class Cluster:
                 raise
         return remote.first_access(self, bck, access or remote.Access())
 
+    def bucket_now(self, bck: Bck) -> BucketEntry:
+        """The bucket as the metadata service has it now, for answers that show its props: a
+        change made through another gateway process (or worker) is seen at once, not when its
+        BMD update reaches this one. One metadata call; data paths use ``bucket``."""
+        try:
+            info = self._meta_call(self.metadata.GetBucket, metadata_pb2.BckRequest(bck=bck.to_proto()))
+        except errors.NotFound:
+            if remote.is_remote(bck):
+                return self.bucket(bck)  # not in the BMD: AIS's first access
+            raise
+        self._refresh_bmd(info.bmd_version)
+        return self.meta.bucket(bck)
+
     def list_buckets(self, provider: str = "") -> list[BucketEntry]:
         bmd = self.meta.bmd
         return sorted((e for e in bmd.buckets.values() if not provider or e.bck.provider == provider),

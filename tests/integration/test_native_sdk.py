@@ -87,6 +87,18 @@ def test_set_props_over_http_and_validation(mesh: Any, client: Client, bck: Any)
     assert json.loads(bck.head()["Ais-Bucket-Props"])["mirror"]["enabled"] is False
 
 
+def test_props_set_through_one_worker_are_seen_by_every_other_at_once(mesh: Any, bck: Any) -> None:
+    """Each request below is a new connection, so the gateway's workers take turns: a HEAD must
+    never show the props from before a PATCH that was already answered."""
+    url = f"{mesh.url}/v1/buckets/{bck.name}?provider=ais"
+    for copies in range(2, 8):
+        body = {"action": "set-bprops", "value": {"mirror": {"copies": copies}}}
+        assert requests.patch(url, data=json.dumps(body), headers=ACT, timeout=10).status_code == 200
+        for _ in range(4):
+            shown = json.loads(requests.head(url, timeout=10).headers["Ais-Bucket-Props"])["mirror"]["copies"]
+            assert shown == copies
+
+
 def test_copy_and_rename_are_jobs(client: Client, bck: Any) -> None:
     fill(bck, [f"p/{i}" for i in range(5)] + ["q"])
     dst = client.bucket(f"sdk-copy-{os.urandom(3).hex()}")

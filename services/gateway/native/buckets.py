@@ -89,7 +89,7 @@ def bucket(name: str) -> Response:
         if m == "HEAD" and flag("bsumm_remote"):
             # info(prefix=...) sends /v1/buckets/<b>/<prefix>
             name, _, prefix = name.partition("/")
-            return bucket_ops.head(cluster().bucket(bck_from_query(name)), prefix)
+            return bucket_ops.head(cluster().bucket_now(bck_from_query(name)), prefix)
         return nerr.response(400, f'invalid bucket name "{name}": unexpected path segments')
     bck = bck_from_query(name)
     c = cluster()
@@ -105,7 +105,8 @@ def bucket(name: str) -> Response:
     access = None
     if m == "GET" and action in ("list", "") and bck.is_remote:
         access = remote.list_access(int_field(msg_value(msg, _LSO), "flags", _LSO, quoted=True))
-    entry = c.bucket(bck, access)
+    # HEAD shows props: as they are now, whichever gateway process changed them
+    entry = c.bucket_now(bck) if m == "HEAD" else c.bucket(bck, access)
     if m == "DELETE" and action in ("destroy-bck", ""):
         if entry.bck.ns_uuid:  # a remote cluster's bucket: destroyed there, then forgotten here
             remote.destroy_remote(c, entry)
