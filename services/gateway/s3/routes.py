@@ -138,8 +138,8 @@ def bucket_request(bucket: str) -> Response:
             return multipart.list_uploads(cluster(), entry)
         if "location" in request.args:
             return Response(xml.location(), content_type="application/xml")
-        if "versioning" in request.args:
-            return versions.get_versioning(entry)
+        if "versioning" in request.args:  # the status as it is now, whichever gateway process set it
+            return versions.get_versioning(cluster().bucket_now(entry.bck))
         if "versions" in request.args:
             return versions.list_object_versions(cluster(), entry)
         return list_objects(entry)
