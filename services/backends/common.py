@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +19,31 @@ CHUNK_SIZE = 1 << 20
 # Vendor calls: connecting must be quick (a dead endpoint fails fast), a read may take longer.
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
+
+
+class PendingUploads:
+    """The headers (content type, user metadata) of caller-driven multipart uploads between
+    CreateUpload and CompleteUpload, for providers whose parts carry none. Kept in memory: an
+    adapter restart forgets them, and the upload then completes without them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._headers: dict[str, backend_pb2.BackendPutHeader] = {}
+
+    def add(self, header: backend_pb2.BackendPutHeader) -> str:
+        """A new upload id for ``header``."""
+        upload_id = uuid.uuid4().hex
+        with self._lock:
+            self._headers[upload_id] = header
+        return upload_id
+
+    def get(self, upload_id: str) -> backend_pb2.BackendPutHeader | None:
+        with self._lock:
+            return self._headers.get(upload_id)
+
+    def pop(self, upload_id: str) -> backend_pb2.BackendPutHeader | None:
+        with self._lock:
+            return self._headers.pop(upload_id, None)
 
 
 def body_pieces(read: Callable[[int], bytes], length: int, what: str,

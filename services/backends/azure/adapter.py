@@ -21,7 +21,6 @@ import os
 import re
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -37,6 +36,7 @@ from services.backends.common import (
     CONNECT_TIMEOUT_S,
     READ_TIMEOUT_S,
     ChunkReader,
+    PendingUploads,
     bucket_display,
     chunks_of,
     part_stream,
@@ -129,7 +129,7 @@ class AzureBackend(backend_pb2_grpc.BackendServicer):
     def __init__(self) -> None:
         self._svc: BlobServiceClient | None = None
         self._lock = threading.Lock()
-        self._uploads: dict[str, backend_pb2.BackendPutHeader] = {}
+        self._uploads = PendingUploads()
         # (container, prefix, delimiter, last name of a page) -> the marker of the next page
         self._markers: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
 
@@ -338,10 +338,7 @@ class AzureBackend(backend_pb2_grpc.BackendServicer):
     @errors.servicer_guard
     def CreateUpload(self, request: backend_pb2.BackendPutHeader, context: Any) -> backend_pb2.BackendUpload:
         self._container(request.bucket)  # credentials are checked now, not at the first part
-        upload_id = uuid.uuid4().hex
-        with self._lock:
-            self._uploads[upload_id] = request
-        return backend_pb2.BackendUpload(upload_id=upload_id)
+        return backend_pb2.BackendUpload(upload_id=self._uploads.add(request))
 
     @errors.servicer_guard
     def PutPart(self, request_iterator: Iterator[backend_pb2.BackendPartRequest], context: Any) -> Any:
@@ -358,8 +355,7 @@ class AzureBackend(backend_pb2_grpc.BackendServicer):
     def CompleteUpload(self, request: backend_pb2.BackendCompleteRequest, context: Any) -> Any:
         u = request.upload
         bc, where = self._blob(u.bucket, u.name)
-        with self._lock:
-            header = self._uploads.pop(u.upload_id, None)
+        header = self._uploads.pop(u.upload_id)
         blocks = [BlobBlock(block_id=self._block_id(u.upload_id, p.part_number))
                   for p in sorted(request.parts, key=lambda p: p.part_number)]
         if not blocks:
@@ -375,6 +371,5 @@ class AzureBackend(backend_pb2_grpc.BackendServicer):
     def AbortUpload(self, request: backend_pb2.BackendUploadRequest, context: Any) -> types_pb2.Empty:
         # Uncommitted blocks cannot be deleted one by one: Azure drops them after a week, or at the
         # blob's next commit.
-        with self._lock:
-            self._uploads.pop(request.upload_id, None)
+        self._uploads.pop(request.upload_id)
         return types_pb2.Empty()

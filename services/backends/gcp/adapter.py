@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +31,7 @@ from services.backends.common import (
     CONNECT_TIMEOUT_S,
     READ_TIMEOUT_S,
     ChunkReader,
+    PendingUploads,
     bucket_display,
     chunks_of,
     part_stream,
@@ -83,7 +83,7 @@ class GcpBackend(backend_pb2_grpc.BackendServicer):
     def __init__(self) -> None:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._uploads: dict[str, backend_pb2.BackendPutHeader] = {}
+        self._uploads = PendingUploads()
 
     # --- clients ---------------------------------------------------------------------------
 
@@ -272,10 +272,7 @@ class GcpBackend(backend_pb2_grpc.BackendServicer):
     @errors.servicer_guard
     def CreateUpload(self, request: backend_pb2.BackendPutHeader, context: Any) -> backend_pb2.BackendUpload:
         self._bucket(request.bucket)  # credentials are checked now, not at the first part
-        upload_id = uuid.uuid4().hex
-        with self._lock:
-            self._uploads[upload_id] = request
-        return backend_pb2.BackendUpload(upload_id=upload_id)
+        return backend_pb2.BackendUpload(upload_id=self._uploads.add(request))
 
     @errors.servicer_guard
     def PutPart(self, request_iterator: Iterator[backend_pb2.BackendPartRequest], context: Any) -> Any:
@@ -290,8 +287,7 @@ class GcpBackend(backend_pb2_grpc.BackendServicer):
     def CompleteUpload(self, request: backend_pb2.BackendCompleteRequest, context: Any) -> Any:
         u = request.upload
         b, where = self._bucket(u.bucket)
-        with self._lock:
-            header = self._uploads.get(u.upload_id)
+        header = self._uploads.get(u.upload_id)
         parts = sorted(request.parts, key=lambda p: p.part_number)
         if not parts:
             raise errors.InvalidArgument("CompleteUpload: no parts")
@@ -317,8 +313,7 @@ class GcpBackend(backend_pb2_grpc.BackendServicer):
         return types_pb2.Empty()
 
     def _drop_parts(self, rb: backend_pb2.RemoteBucket, upload_id: str, where: str) -> None:
-        with self._lock:
-            self._uploads.pop(upload_id, None)
+        self._uploads.pop(upload_id)
         b, _ = self._bucket(rb)
         with mapped(where):
             for blob in b.list_blobs(prefix=f"{MPU_PREFIX}{upload_id}/", timeout=TIMEOUT, retry=RETRY):
