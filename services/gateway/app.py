@@ -10,7 +10,7 @@ from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from aismesh.cmn import errors
-from aismesh.cmn.log import event, request_id
+from aismesh.cmn.log import request_id
 from services.gateway import metrics
 from services.gateway.cluster import Cluster
 from services.gateway.clusterconf import ConfigSync
@@ -18,12 +18,10 @@ from services.gateway.native import batch, buckets, cluster_api, health, objects
 from services.gateway.native import errors as native_errors
 from services.gateway.s3 import auth as s3_auth
 from services.gateway.s3 import routes as s3_routes
-from services.gateway.s3.errors import S3Error, from_ais
+from services.gateway.s3.errors import S3Error, from_ais, from_http
+from services.gateway.s3.hot import HotPath
 
 log = logging.getLogger("gateway")
-_QUIET_METHODS = ("GET", "HEAD")
-_S3_CODES = {404: "NoSuchKey", 405: "MethodNotAllowed", 411: "MissingContentLength", 413: "EntityTooLarge",
-             501: "NotImplemented"}
 
 
 def _looks_like_s3(req: Request) -> bool:
@@ -43,8 +41,9 @@ def _is_root_s3_path(path: str) -> bool:
     return not (path == "/v1" or path.startswith("/v1/") or path.startswith(s3_routes.PREFIX))
 
 
-def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.0) -> Flask:
-    """Build the app and its Cluster (one per process: call it after the WSGI server forks)."""
+def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.0, hot_path: bool = True) -> Flask:
+    """Build the app and its Cluster (one per process: call it after the WSGI server forks).
+    ``hot_path``: plain S3 object GET/HEAD/PUT skip Flask's per-request machinery (s3/hot.py)."""
     addrs = metadata_addrs or os.environ.get("AISMESH_METADATA", "127.0.0.1:51000").split(",")
     app = Flask("aismesh.gateway")
     # Object keys may contain "//" and trailing slashes: routing must keep them as sent.
@@ -64,10 +63,10 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
 
     @app.before_request
     def _request_id() -> None:
-        g.request_id = os.urandom(8).hex().upper()  # 16 hex digits; uuid4 showed in profiles
+        rid = request.environ[metrics.REQUEST_ID] = new_request_id()
         g.started = time.perf_counter()
         # Every log line of this request, and every gRPC call it makes, carries the id.
-        g.request_id_token = request_id.set(g.request_id)
+        g.request_id_token = request_id.set(rid)
 
     @app.before_request
     def _s3_front() -> Response | None:
@@ -81,28 +80,21 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
                 return None  # routing answers 404 (with a hint for S3 clients)
             g.s3_at_root = True
         if conf.s3_keys:  # with access keys configured, every S3 request is signed (SigV4)
-            g.s3_auth = s3_auth.authenticate(request.environ, conf.s3_keys, request.args,
-                                             "" if is_root else s3_routes.PREFIX)
+            request.environ[s3_auth.VERIFIED] = s3_auth.authenticate(
+                request.environ, conf.s3_keys, request.args, "" if is_root else s3_routes.PREFIX)
         if is_root:
             return s3_routes.dispatch()
         return None
 
     @app.after_request
     def _stamp(resp: Response) -> Response:
-        resp.headers["x-amz-request-id"] = g.get("request_id", "")
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
         if _is_s3():
             api, op = "s3", metrics.s3_op(request.method, g.get("s3_bucket", ""), g.get("s3_key", ""),
                                          request.args, "x-amz-copy-source" in request.headers)
         else:
             api, op = "native", metrics.native_op(request.method, request.path)
-        # A refused request's Content-Length is whatever the client claimed: count bodies taken.
-        taken = request.content_length or 0 if resp.status_code < 400 else 0
-        metrics.observe(api, op, resp.status_code, seconds, taken, resp.content_length or 0)
-        if resp.status_code >= 400 or request.method not in _QUIET_METHODS:
-            event(log, "request", method=request.method, path=request.path,
-                  query=request.query_string.decode("latin-1"), op=op, status=resp.status_code,
-                  ms=round(seconds * 1000, 2))
+        metrics.finish(request, resp, api, op, seconds)
         return resp
 
     @app.teardown_request
@@ -132,16 +124,20 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
                 f"{s3_routes.PREFIX} as the endpoint URL (this request went to {request.path}), or turn on the "
                 "S3-API-via-Root feature (aismesh up --s3-at-root, or the cluster config's features)"))
         if _is_s3():
-            code = _S3_CODES.get(status, "InvalidRequest" if status < 500 else "InternalError")
-            return s3_routes.error_response(S3Error(code, status, err.description or err.name))
+            return s3_routes.error_response(from_http(err))
         return native_errors.response(status, err.description or err.name)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
-        log.exception("unhandled error", extra={"fields": {"req_id": g.get("request_id", "")}})
-        wrapped = S3Error("InternalError", 500, f"We encountered an internal error: {err}")
+        log.exception("unhandled error", extra={"fields": {"req_id": request.environ.get(metrics.REQUEST_ID, "")}})
         if _is_s3():
-            return s3_routes.error_response(wrapped)
+            return s3_routes.error_response(S3Error.internal(err))
         return native_errors.response(500, f"internal error: {err}")
 
+    if hot_path:
+        app.wsgi_app = HotPath(app.wsgi_app, cluster, config, new_request_id)  # type: ignore[method-assign]
     return app
+
+
+def new_request_id() -> str:
+    return os.urandom(8).hex().upper()  # 16 hex digits; uuid4 showed in profiles

@@ -545,11 +545,14 @@ def authenticate(environ: Environ, secrets: Mapping[str, str], args: Mapping[str
     return v
 
 
-def chunk_signer() -> ChunkSigner | None:
-    """For this request's aws-chunked body: the chunk-signature verifier when the body is signed."""
-    from flask import g
+# Where a request's verified signature waits in its WSGI environ (for its aws-chunked body).
+VERIFIED = "aismesh.s3_auth"
 
-    v: Verified | None = g.get("s3_auth")
-    if v is None or v.payload_hash not in STREAMING_SIGNED:
+
+def chunk_signer(environ: Environ) -> ChunkSigner | None:
+    """For the aws-chunked body of the request of ``environ``: the chunk-signature verifier when
+    the body is signed."""
+    v = environ.get(VERIFIED)
+    if not isinstance(v, Verified) or v.payload_hash not in STREAMING_SIGNED:
         return None
     return ChunkSigner(v)

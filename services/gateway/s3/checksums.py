@@ -20,7 +20,7 @@ import hashlib
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import google_crc32c
 
@@ -386,9 +386,7 @@ def checked(chunks: Iterator[bytes], size: int, headers: HeaderMap,
     return Checked(verifying, {**custom, **sized} if custom else {}, exp, done)
 
 
-def request_trailers() -> dict[str, str]:
-    """This request's aws-chunked trailer (filled by the decoder when the body ends)."""
-    from flask import g
-
-    found: dict[str, str] = g.setdefault("s3_trailers", {})
+def request_trailers(environ: dict[str, Any]) -> dict[str, str]:
+    """The aws-chunked trailer of the request of ``environ`` (filled by the decoder when the body ends)."""
+    found: dict[str, str] = environ.setdefault("aismesh.s3_trailers", {})
     return found

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+from werkzeug.exceptions import HTTPException
+
 from aismesh.cmn import errors
 
 
@@ -20,6 +22,11 @@ class S3Error(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+    @classmethod
+    def internal(cls, err: Exception) -> S3Error:
+        """An unexpected failure of ours (the caller logs it)."""
+        return cls("InternalError", 500, f"We encountered an internal error: {err}")
 
 
 def no_such_bucket(bucket: str) -> S3Error:
@@ -84,6 +91,17 @@ def from_ais(err: errors.AisError, bucket: str = "", key: str = "") -> S3Error:
     if isinstance(err, errors.RemoteUnavailable):
         return S3Error("ServiceUnavailable", 503, err.message, resource)
     return S3Error("InternalError", 500, "We encountered an internal error: " + err.message, resource)
+
+
+# The HTTP framework's own refusals (no route, body too large...) by status.
+_HTTP_CODES = {404: "NoSuchKey", 405: "MethodNotAllowed", 411: "MissingContentLength", 413: "EntityTooLarge",
+               501: "NotImplemented"}
+
+
+def from_http(err: HTTPException) -> S3Error:
+    status = err.code or 500
+    code = _HTTP_CODES.get(status, "InvalidRequest" if status < 500 else "InternalError")
+    return S3Error(code, status, err.description or err.name)
 
 
 def render(err: S3Error, request_id: str) -> bytes:

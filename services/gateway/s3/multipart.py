@@ -39,7 +39,7 @@ def create(c: Cluster, entry: BucketEntry, key: str, content_type: str, custom: 
 def upload_part(c: Cluster, entry: BucketEntry, key: str, chunks: Iterator[bytes], size: int,
                 md5_hex: str) -> Response:
     number = params.part_number(request.args.get("partNumber", ""))
-    payload = checksums.checked(chunks, size, request.headers, checksums.request_trailers())
+    payload = checksums.checked(chunks, size, request.headers, checksums.request_trailers(request.environ))
     part = mpu.put_part(c, entry, key, request.args["uploadId"], number, payload.chunks, size, md5_hex,
                         payload.part_checksum)
     return Response(b"", headers={"ETag": f'"{part.etag}"', **payload.response()})

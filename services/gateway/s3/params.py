@@ -11,6 +11,7 @@ from flask import request
 from aismesh.cmn.ranges import MAX_INT64, parse_decimal
 from services.gateway.multipart import MAX_PART_NUMBER
 from services.gateway.s3.errors import S3Error
+from services.gateway.s3.headers import HeaderMap
 
 
 def _shown(raw: str) -> str:
@@ -40,9 +41,9 @@ def part_number(raw: str, name: str = "partNumber") -> int:
     return value
 
 
-def length_header(name: str) -> int | None:
+def length_header(name: str, headers: HeaderMap) -> int | None:
     """A byte count in a header (``x-amz-decoded-content-length``); None when absent."""
-    raw = request.headers.get(name, "").strip()
+    raw = (headers.get(name) or "").strip()
     if not raw:
         return None
     value = parse_decimal(raw, cap=MAX_INT64 + 1)

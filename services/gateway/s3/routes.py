@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Response, current_app, g, request
+from werkzeug.wrappers import Request
 
 from aismesh.cmn import errors
 from aismesh.cmn.names import Bck, s3_bucket_name_error
@@ -27,6 +29,8 @@ bp = Blueprint("s3", __name__)
 METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD"]
 PREFIX = "/s3"
 MAX_KEYS = 1000
+# The request's id in its WSGI environ (set by whichever path serves it: app.py or hot.py).
+REQUEST_ID = "aismesh.request_id"
 MAX_BUCKETS = 10_000
 # Sub-resources S3 clients may ask for that we do not serve (yet): answered 501, never ignored.
 _UNSUPPORTED = (
@@ -42,16 +46,16 @@ def cluster() -> Cluster:
     return c
 
 
-def split_path() -> tuple[str, str]:
+def split_path(environ: dict[str, Any]) -> tuple[str, str]:
     """(bucket, key) from the raw request path, percent-decoded once, slashes kept as sent."""
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
         path = raw.split("?", 1)[0]
         if "://" in path:  # absolute-form request target
             path = "/" + path.split("://", 1)[1].split("/", 1)[-1]
         decoded = unquote_to_bytes(path)
     else:
-        decoded = request.environ.get("PATH_INFO", "").encode("latin-1")
+        decoded = environ.get("PATH_INFO", "").encode("latin-1")
     try:
         text = decoded.decode("utf-8")
     except UnicodeDecodeError:
@@ -64,11 +68,12 @@ def split_path() -> tuple[str, str]:
 @bp.route(PREFIX, methods=METHODS, strict_slashes=False)
 @bp.route(PREFIX + "/<path:_rest>", methods=METHODS)
 def dispatch(_rest: str = "") -> Response:
-    bucket, key = split_path()
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    bucket, key = split_path(req.environ)
     g.s3_bucket, g.s3_key = bucket, key
     try:
         for sub in _UNSUPPORTED:
-            if sub in request.args:
+            if sub in req.args:
                 raise S3Error("NotImplemented", 501,
                               f"the ?{sub} sub-resource is not implemented by aismesh",
                               f"/{bucket}/{key}" if key else f"/{bucket}")
@@ -78,15 +83,18 @@ def dispatch(_rest: str = "") -> Response:
             raise S3Error("MethodNotAllowed", 405, f"{request.method} is not allowed on the service", "/")
         if not key:
             return bucket_request(bucket)
-        return object_request(bucket, key)
+        return object_request(cluster(), req, bucket, key)
     except errors.AisError as e:
         raise from_ais(e, bucket, key) from None
 
 
-def error_response(err: S3Error) -> Response:
-    body = b"" if request.method == "HEAD" else render(err, g.get("request_id", ""))
+def error_response(err: S3Error, req: Request | None = None) -> Response:
+    """The S3 XML error (no body for HEAD) of ``req``, by default the request being served."""
+    if req is None:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+    body = b"" if req.method == "HEAD" else render(err, req.environ.get(REQUEST_ID, ""))
     resp = Response(body, status=err.status, content_type="application/xml")
-    if request.method == "HEAD":
+    if req.method == "HEAD":
         resp.headers["Content-Length"] = "0"
     return resp
 
@@ -199,71 +207,78 @@ def list_objects(entry: BucketEntry) -> Response:
 # --- objects -------------------------------------------------------------------------------
 
 
-def object_request(bucket: str, key: str) -> Response:
-    m = request.method
-    args = request.args
-    c = cluster()
+def object_request(c: Cluster, req: Request, bucket: str, key: str) -> Response:
+    m = req.method
+    args = req.args
     entry = c.bucket_by_name(bucket)
-    versions.note_bucket(entry)
     if "uploadId" in args:
         if m == "PUT":
-            if "x-amz-copy-source" in request.headers:
+            if "x-amz-copy-source" in req.headers:
                 return copy.upload_part_copy(c, entry, key)
-            chunks, size = _body()
-            return multipart.upload_part(c, entry, key, chunks, size, _content_md5())
+            chunks, size = _body(req)
+            return multipart.upload_part(c, entry, key, chunks, size, _content_md5(req))
         if m == "POST":
-            return multipart.complete(c, entry, key, _require_write(entry, key))
+            return multipart.complete(c, entry, key, _require_write(c, req, entry, key))
         if m == "DELETE":
             return multipart.abort(c, entry, key)
         if m == "GET":
             return multipart.list_parts(c, entry, key)
     if m == "POST" and "uploads" in args:
-        return multipart.create(c, entry, key, request.headers.get("Content-Type", ""),
-                                headers.stored_custom(request.headers))
-    if m == "PUT":
-        commit = _require_write(entry, key)
-        if "x-amz-copy-source" in request.headers:
-            return copy.copy_object(c, entry, key, commit)
-        return put_object(entry, key, commit)
-    if m in ("GET", "HEAD"):
-        return versions.read(entry, key, m == "HEAD", get_object)
+        return multipart.create(c, entry, key, req.headers.get("Content-Type", ""),
+                                headers.stored_custom(req.headers))
+    if m == "PUT" and "x-amz-copy-source" in req.headers:
+        return copy.copy_object(c, entry, key, _require_write(c, req, entry, key))
+    if m in ("GET", "HEAD", "PUT"):
+        return plain_object(c, req, entry, key)
     if m == "DELETE":
         return versions.delete(c, entry, key)  # S3: deleting a missing key answers 204 all the same
     raise S3Error("MethodNotAllowed", 405, f"{m} is not allowed on an object", f"/{bucket}/{key}")
 
 
-def _require_write(entry: BucketEntry, key: str) -> conditions.CommitCondition:
+def plain_object(c: Cluster, req: Request, entry: BucketEntry, key: str) -> Response:
+    """GetObject, HeadObject and PutObject (not a copy): everything they read comes from ``req``,
+    so the hot path (hot.py) serves them with exactly this code, without Flask's request context."""
+    if req.method == "PUT":
+        return put_object(c, req, entry, key, _require_write(c, req, entry, key))
+
+    def answer(entry: BucketEntry, key: str, head: bool, vid: str) -> Response:
+        return get_object(c, req, entry, key, head, vid)
+
+    return versions.read(req, entry, key, req.method == "HEAD", answer)
+
+
+def _require_write(c: Cluster, req: Request, entry: BucketEntry, key: str) -> conditions.CommitCondition:
     """A write's If-Match / If-None-Match: * checked against the key as it is now, before the body
     moves (a quick 412, or 404 for If-Match on a missing key); the returned condition is checked
     again by the owner node at commit, under the object's lock, so racing writers cannot both win."""
-    cond = conditions.from_headers(request.headers)
+    cond = conditions.from_headers(req.headers)
     if cond.if_match is None and cond.if_none_match is None:
         return conditions.NO_CONDITION
     try:
-        current: str | None = xml.etag_of(cluster().head_object(entry, key))
+        current: str | None = xml.etag_of(c.head_object(entry, key))
     except errors.ObjectNotFound:
         current = None
     conditions.require_write(cond, current, f"/{entry.bck.name}/{key}")
     return conditions.commit_condition(cond)
 
 
-def _body() -> tuple[Iterator[bytes], int]:
+def _body(req: Request) -> tuple[Iterator[bytes], int]:
     """The request payload as a chunk iterator and its size (-1 when unknown)."""
-    env = request.environ
+    env = req.environ
     if body.content_length(env) is None and not body.is_chunked(env):
         raise S3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
-    encoding = request.headers.get("Content-Encoding", "")
-    sha = request.headers.get("x-amz-content-sha256", "")
+    encoding = req.headers.get("Content-Encoding", "")
+    sha = req.headers.get("x-amz-content-sha256", "")
     if "aws-chunked" in encoding or sha.startswith("STREAMING-"):
-        size = params.length_header("x-amz-decoded-content-length")
-        decoded = chunked.aws_chunked_body(body.input_reader(env), body.BODY_CHUNK, auth.chunk_signer(),
-                                           checksums.request_trailers())
+        size = params.length_header("x-amz-decoded-content-length", req.headers)
+        decoded = chunked.aws_chunked_body(body.input_reader(env), body.BODY_CHUNK, auth.chunk_signer(env),
+                                           checksums.request_trailers(env))
         return decoded, -1 if size is None else size
     return body.request_body(env)
 
 
-def _content_md5() -> str:
-    value = request.headers.get("Content-MD5", "")
+def _content_md5(req: Request) -> str:
+    value = req.headers.get("Content-MD5", "")
     if not value:
         return ""
     try:
@@ -275,12 +290,14 @@ def _content_md5() -> str:
     return raw.hex()
 
 
-def put_object(entry: BucketEntry, key: str, commit: conditions.CommitCondition) -> Response:
-    chunks, size = _body()
-    payload = checksums.checked(chunks, size, request.headers, checksums.request_trailers(), stream_trailer=True)
-    attrs = cluster().put_object(
-        entry, key, payload.chunks, size=size, content_type=request.headers.get("Content-Type", ""),
-        custom={**headers.stored_custom(request.headers), **payload.custom}, md5_hex=_content_md5(),
+def put_object(c: Cluster, req: Request, entry: BucketEntry, key: str,
+               commit: conditions.CommitCondition) -> Response:
+    chunks, size = _body(req)
+    payload = checksums.checked(chunks, size, req.headers, checksums.request_trailers(req.environ),
+                                stream_trailer=True)
+    attrs = c.put_object(
+        entry, key, payload.chunks, size=size, content_type=req.headers.get("Content-Type", ""),
+        custom={**headers.stored_custom(req.headers), **payload.custom}, md5_hex=_content_md5(req),
         compute_md5=True, if_absent=commit.if_absent, if_match_etag=commit.if_match_etag,
         late_custom=payload.late,
     )
@@ -288,70 +305,71 @@ def put_object(entry: BucketEntry, key: str, commit: conditions.CommitCondition)
                                   **payload.response()})
 
 
-def _object_headers(attrs: types_pb2.ObjAttrs) -> dict[str, str]:
+def _object_headers(req: Request, entry: BucketEntry, attrs: types_pb2.ObjAttrs) -> dict[str, str]:
     h = {
         "ETag": xml.etag_of(attrs),
         "Last-Modified": xml.http_date(attrs.mtime_ns or attrs.atime_ns),
         "Accept-Ranges": "bytes",
         "Content-Type": attrs.content_type or "application/octet-stream",
     }
-    vid = versions.shown_vid(attrs)
+    vid = versions.shown_vid(entry, attrs)
     if vid:
         h["x-amz-version-id"] = vid
     h.update(headers.response_headers(attrs.custom))
-    if request.method in ("GET", "HEAD"):
-        h.update(headers.overrides(request.args))
-        h.update(checksums.response_headers(attrs.custom, request.headers, attrs.size))
+    if req.method in ("GET", "HEAD"):
+        if req.args:
+            h.update(headers.overrides(req.args))
+        h.update(checksums.response_headers(attrs.custom, req.headers, attrs.size))
     return h
 
 
-def _read_verdict(attrs: types_pb2.ObjAttrs) -> conditions.Verdict:
-    cond = conditions.from_headers(request.headers)
+def _read_verdict(req: Request, attrs: types_pb2.ObjAttrs) -> conditions.Verdict:
+    cond = conditions.from_headers(req.headers)
     if cond.is_empty:
         return conditions.Verdict.PROCEED
     mtime_s = (attrs.mtime_ns or attrs.atime_ns) // 1_000_000_000
     return conditions.evaluate(cond, xml.etag_of(attrs), mtime_s)
 
 
-def _not_modified(attrs: types_pb2.ObjAttrs) -> Response:
+def _not_modified(req: Request, entry: BucketEntry, attrs: types_pb2.ObjAttrs) -> Response:
     """304: no body; the validators and the stored headers, as S3 sends them."""
-    resp = Response(b"", status=304, headers=_object_headers(attrs))
+    resp = Response(b"", status=304, headers=_object_headers(req, entry, attrs))
     resp.headers.pop("Content-Type", None)
     resp.headers.pop("Content-Length", None)
-    for name in checksums.response_headers(attrs.custom, request.headers, attrs.size):
+    for name in checksums.response_headers(attrs.custom, req.headers, attrs.size):
         resp.headers.pop(name, None)  # no body to check: botocore would try (and fail) on a 304
     return resp
 
 
-def get_object(entry: BucketEntry, key: str, head: bool, version_id: str = "") -> Response:
-    c = cluster()
+def get_object(c: Cluster, req: Request, entry: BucketEntry, key: str, head: bool,
+               version_id: str = "") -> Response:
     if head:
         attrs = versions.head(c, entry, key, version_id)
-        verdict = _read_verdict(attrs)
+        verdict = _read_verdict(req, attrs)
         if verdict is conditions.Verdict.FAILED:
             raise conditions.precondition_failed(f"/{entry.bck.name}/{key}")
         if verdict is conditions.Verdict.NOT_MODIFIED:
-            return _not_modified(attrs)
-        resp = Response(b"", status=200, headers=_object_headers(attrs))
+            return _not_modified(req, entry, attrs)
+        resp = Response(b"", status=200, headers=_object_headers(req, entry, attrs))
         resp.headers["Content-Length"] = str(attrs.size)
         return resp
-    rng = parse_range(request.headers.get("Range", ""))
+    rng = parse_range(req.headers.get("Range", ""))
     try:
         result = versions.get(c, entry, key, rng, version_id)
     except errors.RangeNotSatisfiable:
         # Preconditions come before the range (RFC 9110 §13.2.2): 304/412 win over 416.
         attrs = versions.head(c, entry, key, version_id)
-        if _read_verdict(attrs) is conditions.Verdict.PROCEED:
+        if _read_verdict(req, attrs) is conditions.Verdict.PROCEED:
             raise
         result = GetResult(attrs=attrs, is_range=False, range_offset=0, range_length=0, chunks=iter(()),
                            cancel=lambda: None)
-    verdict = _read_verdict(result.attrs)
+    verdict = _read_verdict(req, result.attrs)
     if verdict is not conditions.Verdict.PROCEED:
         result.cancel()
         if verdict is conditions.Verdict.FAILED:
             raise conditions.precondition_failed(f"/{entry.bck.name}/{key}")
-        return _not_modified(result.attrs)
-    hdrs = _object_headers(result.attrs)
+        return _not_modified(req, entry, result.attrs)
+    hdrs = _object_headers(req, entry, result.attrs)
     length = result.attrs.size
     status = 200
     if result.is_range:
@@ -360,7 +378,6 @@ def get_object(entry: BucketEntry, key: str, head: bool, version_id: str = "") -
         end = result.range_offset + result.range_length - 1
         hdrs["Content-Range"] = f"bytes {result.range_offset}-{end}/{result.attrs.size}"
     hdrs["Content-Length"] = str(length)
-    resp = Response(result.wsgi_body(request.environ), status=status, headers=hdrs,
-                    direct_passthrough=True)
+    resp = Response(result.wsgi_body(req.environ), status=status, headers=hdrs, direct_passthrough=True)
     resp.call_on_close(result.cancel)
     return resp

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from flask import Response, g, request
+from flask import Response, request
+from werkzeug.wrappers import Request
 
 from aismesh.cmn import errors, props
 from aismesh.cmn.ranges import ByteRange
@@ -109,14 +110,9 @@ def _shown(status: str, is_remote: bool, attrs: types_pb2.ObjAttrs) -> str:
     return vid_for(attrs.version) if status else ""
 
 
-def note_bucket(entry: BucketEntry) -> None:
-    """Remember the object request's bucket status for the headers of its answer (shown_vid)."""
-    g.s3_versioning, g.s3_is_remote = mode(entry), remote.is_remote(entry.bck)
-
-
-def shown_vid(attrs: types_pb2.ObjAttrs) -> str:
-    """The x-amz-version-id of the object this request answers with (see ``_shown``)."""
-    return _shown(g.get("s3_versioning", ""), g.get("s3_is_remote", False), attrs)
+def shown_vid(entry: BucketEntry, attrs: types_pb2.ObjAttrs) -> str:
+    """The x-amz-version-id of the object a read of ``entry`` answers with (see ``_shown``)."""
+    return _shown(mode(entry), remote.is_remote(entry.bck), attrs)
 
 
 def version_headers(entry: BucketEntry, attrs: types_pb2.ObjAttrs) -> dict[str, str]:
@@ -125,11 +121,11 @@ def version_headers(entry: BucketEntry, attrs: types_pb2.ObjAttrs) -> dict[str, 
     return {"x-amz-version-id": vid} if vid else {}
 
 
-def requested_vid(entry: BucketEntry, for_read: bool) -> str:
+def requested_vid(entry: BucketEntry, for_read: bool, req: Request | None = None) -> str:
     """The ``versionId`` a request names, checked. A read of a bucket that never had versioning
     ignores it and serves the object, as AIStore does (TensorFlow reads with ``versionId=1``;
     a documented difference from AWS)."""
-    vid = request.args.get("versionId")
+    vid = (req or request).args.get("versionId")
     if vid is None:
         return ""
     if for_read and not mode(entry):
@@ -148,11 +144,11 @@ def get(c: Cluster, entry: BucketEntry, key: str, rng: ByteRange | None, vid: st
     return c.get_object_version(entry, key, vid, rng) if vid else c.get_object(entry, key, rng)
 
 
-def _marker_answer(status: int, code: str, message: str, key: str, vid: str,
+def _marker_answer(req: Request, entry: BucketEntry, status: int, code: str, message: str, key: str, vid: str,
                    extra: dict[str, str] | None = None) -> Response:
-    err = S3Error(code, status, message, f"/{g.get('s3_bucket', '')}/{key}", (("Key", key),))
-    is_head = request.method == "HEAD"
-    resp = Response(b"" if is_head else render(err, g.get("request_id", "")), status=status,
+    err = S3Error(code, status, message, f"/{entry.bck.name}/{key}", (("Key", key),))
+    is_head = req.method == "HEAD"
+    resp = Response(b"" if is_head else render(err, req.environ.get("aismesh.request_id", "")), status=status,
                     content_type="application/xml")
     resp.headers["x-amz-delete-marker"] = "true"
     if vid:
@@ -166,19 +162,20 @@ def _marker_answer(status: int, code: str, message: str, key: str, vid: str,
 Reader = Callable[[BucketEntry, str, bool, str], Response]
 
 
-def read(entry: BucketEntry, key: str, is_head: bool, answer: Reader) -> Response:
+def read(req: Request, entry: BucketEntry, key: str, is_head: bool, answer: Reader) -> Response:
     """GET or HEAD, of the latest or of ``versionId``: ``answer`` does the read; here the cases
     of versions (a delete marker on top: 404 with x-amz-delete-marker; a marker by id: 405)."""
-    vid = requested_vid(entry, for_read=True)
+    vid = requested_vid(entry, for_read=True, req=req)
     try:
         return answer(entry, key, is_head, vid)
     except errors.NotFound as e:
         if e.reason.startswith("delete-marker:"):
-            return _marker_answer(404, "NoSuchKey", "The specified key does not exist.", key,
+            return _marker_answer(req, entry, 404, "NoSuchKey", "The specified key does not exist.", key,
                                   e.reason.partition(":")[2])
         if e.reason == "version-is-delete-marker":
-            return _marker_answer(405, "MethodNotAllowed", "The specified method is not allowed against this "
-                                  "resource.", key, vid, {"Allow": "DELETE"})
+            return _marker_answer(req, entry, 405, "MethodNotAllowed",
+                                  "The specified method is not allowed against this resource.", key, vid,
+                                  {"Allow": "DELETE"})
         if e.reason == "no-such-version":
             raise S3Error("NoSuchVersion", 404, "The specified version does not exist.",
                           f"/{entry.bck.name}/{key}", (("Key", key), ("VersionId", vid))) from None
