@@ -16,6 +16,7 @@ from gunicorn.app.base import BaseApplication
 
 from aismesh.cmn import log as jlog
 from aismesh.cmn.proc import die_with_parent
+from services.gateway.worker import claim_slot, release_slot
 
 
 def post_fork(server: Any, worker: Any) -> None:
@@ -50,6 +51,7 @@ def metrics_hooks(listen: str) -> dict[str, Any]:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+        release_slot(server, worker)
 
     return {"when_ready": when_ready, "child_exit": child_exit}
 
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT for HTTP (S3 under /s3, native /v1)")
     ap.add_argument("--metadata", required=True, help="metadata service address(es), comma-separated")
     ap.add_argument("--workers", type=int, default=max(2, multiprocessing.cpu_count() * 2))
-    ap.add_argument("--threads", type=int, default=8, help="threads per worker")
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("AISMESH_GATEWAY_THREADS", "8")),
+                    help="threads per worker (env AISMESH_GATEWAY_THREADS)")
     ap.add_argument("--log-level", default="info")
     ap.add_argument("--metrics-listen", default="", help="HOST:PORT of Prometheus /metrics (default: none)")
     args = ap.parse_args(argv)
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     options = {
         "bind": args.listen,
         "workers": args.workers,
-        "worker_class": "gthread",
+        "worker_class": "services.gateway.worker.BalancedThreadWorker",
         "threads": args.threads,
         "keepalive": 75,
         "timeout": 0,            # long object transfers are not hangs
@@ -109,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         "proc_name": "aismesh-gateway",
         "preload_app": False,
         "post_fork": post_fork,
+        "pre_fork": claim_slot,
+        "child_exit": release_slot,
         "logger_class": JsonLogger,
         "control_socket": os.path.join(run_dir, "gunicorn.ctl"),
     }
