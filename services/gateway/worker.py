@@ -9,10 +9,16 @@ master shares with every worker it forks; a worker listens for new connections o
 holds fewer than its fair share of those held by the live workers (heartbeat within
 ``LIVE_S``), plus one. A worker that froze drops out of the share within ``LIVE_S``, so the
 others take new clients; the least-loaded live worker is always under its share.
+
+And a thread that has answered a kept-alive connection waits ``LINGER_S`` for its next request
+before handing it back to the main loop (measured: 4 KiB GETs 460 instead of 510-570 us of
+gateway CPU each, +12% ops/s).
 """
 
 from __future__ import annotations
 
+import select
+import threading
 import time
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
@@ -24,6 +30,10 @@ SLOTS = 64
 LIVE_S = 2.0
 _conns = RawArray("q", SLOTS)
 _beats = RawArray("d", SLOTS)  # CLOCK_MONOTONIC seconds: one clock for every process of the host
+# A kept-alive connection's next request, if it comes this soon, is served by the same thread:
+# a round trip through gthread's main loop (poller, futures, method queue) costs about as much
+# Python as a small GET's own work. Only while some threads are free, so no request queues.
+LINGER_S = 0.002
 _taken = [False] * SLOTS  # the master's own record of the rows it gave out
 
 
@@ -65,7 +75,24 @@ class BalancedThreadWorker(ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._count = 0
         self._max_conns = 0
+        self._busy = 0
+        self._busy_lock = threading.Lock()
         super().__init__(*args, **kwargs)
+
+    def handle(self, conn: Any) -> Any:
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            keep = super().handle(conn)
+            while (keep is True and self.alive and conn.initialized and not conn.is_http2
+                   and self._busy < self.cfg.threads and not conn.parser.unreader.buf.getvalue()
+                   and _readable(conn.sock, LINGER_S)):
+                conn.data_ready = True
+                keep = super().handle(conn)
+            return keep
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
 
     @property
     def nr_conns(self) -> int:
@@ -91,3 +118,10 @@ class BalancedThreadWorker(ThreadWorker):
     @worker_connections.setter
     def worker_connections(self, value: int) -> None:
         self._max_conns = value
+
+
+def _readable(sock: Any, timeout_s: float) -> bool:
+    try:
+        return bool(select.select([sock], [], [], timeout_s)[0])
+    except (OSError, ValueError):
+        return False
