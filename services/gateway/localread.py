@@ -26,6 +26,10 @@ class NodeNotAnswering(errors.RemoteUnavailable):
     """The node stopped taking a write's bytes or answering its commit (frozen or overloaded)."""
 
 
+class SentWriteLost(errors.RemoteUnavailable):
+    """A whole small write reached the node, whose answer never came: stored or not, unknown."""
+
+
 class LocalReader:
     """One persistent Unix connection per (thread, node), made on first use."""
 
@@ -55,11 +59,14 @@ class LocalReader:
         the node's error, or OSError when the fast path is unusable (the caller then goes through
         gRPC, if it still can)."""
         payload = req.SerializeToString()
-        idempotent = req.WhichOneof("op") in ("get", "put")
+        op = req.WhichOneof("op")
+        idempotent = op in ("get", "put")
         for attempt in (1, 2):
+            sent = False
             try:
                 sock = self._conn(node.local_socket)
                 send_message(sock, payload)
+                sent = True
                 sock.settimeout(timeout_s or self.stall_timeout_s)
                 try:
                     body, fd = recv_message(sock)
@@ -68,7 +75,11 @@ class LocalReader:
                 break
             except (OSError, ConnectionError) as e:
                 self._drop(node.local_socket)
-                if attempt == 2 or not idempotent or isinstance(e, TimeoutError):
+                # A write the node may have stored is not sent again: it could be a second
+                # version, or fail its own If-None-Match. Unsent (a stale connection), it may be.
+                if attempt == 2 or isinstance(e, TimeoutError) or not (idempotent or (op == "write" and not sent)):
+                    if op == "write" and sent and not isinstance(e, TimeoutError):
+                        raise SentWriteLost(f"t[{node.id}] went away while storing the object: {e}") from None
                     raise
         resp = storage_pb2.LocalResponse()
         try:
@@ -89,6 +100,14 @@ class LocalReader:
         if fd < 0:
             raise ConnectionError("local read answered without a descriptor")
         return resp.head, fd
+
+    def write(self, node: NodeView, header: storage_pb2.PutHeader, data: bytes) -> types_pb2.ObjAttrs:
+        """A small object, whole, in one request: no pipe, one round trip. Raises OSError only
+        when nothing reached the node (the caller may use gRPC then); TimeoutError when the node
+        took longer than its commit budget to answer."""
+        req = storage_pb2.LocalRequest(write=storage_pb2.WriteObjectRequest(header=header, data=data))
+        done, _ = self._call(node, req, timeout_s=commit_budget_s(len(data)))
+        return done.attrs
 
     def put(self, node: NodeView, header: storage_pb2.PutHeader, chunks: Iterable[bytes],
             late_custom: Callable[[], dict[str, str]] | None = None) -> types_pb2.ObjAttrs:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from aismesh.cmn import errors
 from aismesh.cmn.checksum import compute
@@ -212,6 +213,35 @@ def test_local_reader_put_gives_the_node_error(server: LocalServer, store: Store
     with pytest.raises(errors.InvalidArgument) as ei:
         LocalReader(stall_timeout_s=5).put(node_view(server.path), header, [b"12345"])
     assert ei.value.reason == "incomplete-body"
+
+
+def test_local_reader_write_stores_a_small_object_whole(server: LocalServer, store: Store) -> None:
+    reader = LocalReader(stall_timeout_s=5)
+    data = os.urandom(60 << 10)  # with its header, more than one first read of a message takes
+    attrs = reader.write(node_view(server.path), storage_pb2.PutHeader(bucket=REF, name="small", size=len(data)),
+                         data)
+    assert attrs.size == len(data) and read(store, "small") == data
+    short = storage_pb2.PutHeader(bucket=REF, name="small", size=len(data) + 1)  # announces more than comes
+    with pytest.raises(errors.InvalidArgument) as ei:
+        reader.write(node_view(server.path), short, b"new")
+    assert ei.value.reason == "incomplete-body"
+    assert read(store, "small") == data and not work_files(store)
+
+
+def test_a_whole_write_whose_writer_left_is_dropped(server: LocalServer, store: Store) -> None:
+    with client(server) as s:
+        assert not call(s, write=storage_pb2.WriteObjectRequest(
+            header=storage_pb2.PutHeader(bucket=REF, name="w", size=3), data=b"old"))[0].HasField("error")
+    dropped = _dropped()
+    with client(server) as s:  # the request, and at once gone (as a writer that gave up is)
+        send_message(s, storage_pb2.LocalRequest(write=storage_pb2.WriteObjectRequest(
+            header=storage_pb2.PutHeader(bucket=REF, name="w", size=3), data=b"new")).SerializeToString())
+    assert wait_for(lambda: _dropped() > dropped)
+    assert read(store, "w") == b"old" and not work_files(store)
+
+
+def _dropped() -> float:
+    return REGISTRY.get_sample_value("aismesh_local_writes_dropped_total") or 0.0
 
 
 def test_local_reader_put_gives_up_on_a_node_that_stops_reading(tmp_path: Path) -> None:
