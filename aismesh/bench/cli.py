@@ -14,6 +14,7 @@ from aismesh.bench import coldget, loadgen, report, servers, wrk
 from aismesh.bench.rss import RssSampler
 from aismesh.bench.stats import CellResult, format_size, median_of_runs, parse_size
 from aismesh.bench.targets import NativeTarget, NginxTarget, S3Target, SetupError, Target, call
+from aismesh.cmn.proc import gateway_workers
 
 ALL_TARGETS = ("aismesh-s3", "aismesh-native", "aismesh-cold", "seaweedfs", "moto", "nginx")
 
@@ -36,7 +37,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--targets", default=",".join(ALL_TARGETS), help="which of: " + ", ".join(ALL_TARGETS))
     ap.add_argument("--endpoint", default="", help="use a running aismesh gateway instead of starting one")
     ap.add_argument("--mesh-data", default="", help="with --endpoint: its data folder, to sample memory")
-    ap.add_argument("--workers", type=int, default=4, help="gateway workers of the mesh the bench starts")
+    ap.add_argument("--workers", type=int, default=gateway_workers(),
+                    help="gateway workers of the mesh the bench starts (default: one per CPU, at least 2)")
     ap.add_argument("--json", default="", help="where to write the JSON report (default bench-results/...)")
     ap.add_argument("--keep-workdir", action="store_true",
                     help="keep the temporary folder (the servers' data and logs) instead of removing it")

@@ -10,6 +10,13 @@ import subprocess
 _PR_SET_PDEATHSIG = 1
 
 
+def gateway_workers() -> int:
+    """The gateway's default worker processes: one per CPU, at least two. Measured on two
+    cores (docs/performance.md): 2 workers served 1 MiB GETs 24% faster and small PUTs 18%
+    faster than 4, with 232 instead of 355 MB for the gateway's processes under 16 MiB loads."""
+    return max(2, len(os.sched_getaffinity(0)))
+
+
 def die_with_parent(sig: int = signal.SIGTERM, parent_pid: int = 0) -> None:
     """In a child: have the kernel send ``sig`` when the parent dies, even by SIGKILL (no orphans).
 

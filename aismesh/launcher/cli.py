@@ -15,6 +15,7 @@ import urllib.request
 from importlib.metadata import version
 from typing import Any
 
+from aismesh.cmn.proc import gateway_workers
 from aismesh.launcher import services
 from aismesh.launcher.state import State, assign_ports, is_port_free, pid_alive, process_uptime
 from aismesh.launcher.supervisor import ServiceStartError, Supervisor
@@ -330,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1", help="address every service listens on")
     up.add_argument("--port", type=port_number, default=8080, help="gateway port (default 8080)")
     up.add_argument("--targets", type=int, default=3, help="number of storage nodes (default 3)")
-    up.add_argument("--workers", type=int, default=4, help="gateway worker processes (default 4)")
+    up.add_argument("--workers", type=int, default=gateway_workers(),
+                    help="gateway worker processes (default: one per CPU, at least 2)")
     up.add_argument("--metadata-replicas", type=int, default=1,
                     help="metadata services (default 1); with more, one is primary and the others forward")
     up.add_argument("--backends", default="",

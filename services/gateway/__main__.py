@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import multiprocessing
 import os
 import shutil
 import signal
@@ -15,7 +14,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from aismesh.cmn import log as jlog
-from aismesh.cmn.proc import die_with_parent
+from aismesh.cmn.proc import die_with_parent, gateway_workers
 from services.gateway.worker import claim_slot, release_slot
 
 
@@ -91,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m services.gateway", description=__doc__)
     ap.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT for HTTP (S3 under /s3, native /v1)")
     ap.add_argument("--metadata", required=True, help="metadata service address(es), comma-separated")
-    ap.add_argument("--workers", type=int, default=max(2, multiprocessing.cpu_count() * 2))
+    ap.add_argument("--workers", type=int, default=gateway_workers(), help="worker processes (default: one per CPU, "
+                    "at least 2)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("AISMESH_GATEWAY_THREADS", "8")),
                     help="threads per worker (env AISMESH_GATEWAY_THREADS)")
     ap.add_argument("--log-level", default="info")
