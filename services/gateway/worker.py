@@ -34,6 +34,7 @@ _beats = RawArray("d", SLOTS)  # CLOCK_MONOTONIC seconds: one clock for every pr
 # a round trip through gthread's main loop (poller, futures, method queue) costs about as much
 # Python as a small GET's own work. Only while some threads are free, so no request queues.
 LINGER_S = 0.002
+SHARE_RECHECK_S = 0.01
 _taken = [False] * SLOTS  # the master's own record of the rows it gave out
 
 
@@ -118,6 +119,14 @@ class BalancedThreadWorker(ThreadWorker):
     @worker_connections.setter
     def worker_connections(self, value: int) -> None:
         self._max_conns = value
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """Held back by its share (not by its configured maximum), a worker looks again soon:
+        its threads may serve their connections without waking this loop for a long time,
+        while clients wait for another worker to accept them (seen: 1 s stalls at start)."""
+        if not self._accepting and self._count < self._max_conns:
+            timeout = min(timeout, SHARE_RECHECK_S)
+        super().wait_for_and_dispatch_events(timeout)
 
 
 def _readable(sock: Any, timeout_s: float) -> bool:
