@@ -20,6 +20,7 @@ NAMES = (
     "Dload-Allow-Private-Egress", "S3-Redirect-Rebuild",
 )
 S3_API_VIA_ROOT = 1 << NAMES.index("S3-API-via-Root")
+STREAMING_COLD_GET = 1 << NAMES.index("Streaming-Cold-GET")
 MAX_MASK = (1 << 64) - 1
 
 

@@ -56,6 +56,7 @@ def create_app(metadata_addrs: list[str] | None = None, wait_ready_s: float = 0.
     app.extensions["aismesh.cluster"] = cluster
     config = ConfigSync(cluster.metadata, subscriber=f"gateway-{os.getpid()}")
     config.start()
+    cluster.streaming_cold_get = lambda: config.current.is_streaming_cold_get
     app.extensions["aismesh.config"] = config
     for bp in (health.bp, cluster_api.bp, remotes.bp, buckets.bp, objects.bp, batch.bp):
         app.register_blueprint(bp)

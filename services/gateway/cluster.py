@@ -93,6 +93,8 @@ class Cluster:
         self.watchdog = Watchdog()
         self.guard = NodeGuard(max_inflight=max(1, int(threads * MAX_INFLIGHT_SHARE)),
                                probe=lambda addr: check_health(addr, timeout=1.0))
+        # The cluster's Streaming-Cold-GET feature, as the app's config holds it (see get_object).
+        self.streaming_cold_get: Callable[[], bool] = lambda: False
 
     def start(self) -> None:
         self.meta.start()
@@ -392,11 +394,17 @@ class Cluster:
         if remote.fronts_remote(entry):
             req.remote.CopyFrom(remote.policy(entry))
             req.latest = latest
-            # A warm GET that needs no validation takes the same-host fast path; a copy that
-            # is not cached (NotFound there) is a cold GET through the node's stream.
+            # A warm GET that needs no validation takes the same-host fast path. A copy that is
+            # not cached (NotFound there) is a cold GET: as AIStore does by default, the node
+            # fetches it whole into its cache and it is served from there (sendfile, no second
+            # gRPC stream); with the Streaming-Cold-GET feature, or for a range, it streams.
             if is_local(node) and not (latest or req.remote.validate_warm_get):
                 with contextlib.suppress(errors.NotFound):
                     got = self._try_local(node, req)
+                    if got is not None:
+                        return got
+                if byte_range is None and not self.streaming_cold_get():
+                    got = self._cache_then_read(node, stub, req)
                     if got is not None:
                         return got
             return self._stream_get(node, stub, req, hold_last=True)
@@ -405,6 +413,21 @@ class Cluster:
             if got is not None:
                 return got
         return self._read_over_grpc(node, stub, req)
+
+    def _cache_then_read(self, node: NodeView, stub: storage_pb2_grpc.StorageStub,
+                         req: storage_pb2.GetObjectRequest) -> GetResult | None:
+        """A cold GET that first has the node cache the whole object (its empty messages are
+        progress for the watchdog), then reads the cached copy by the same-host fast path.
+        None when that copy is not there to read (evicted at once, fast path unusable)."""
+        fetch = storage_pb2.GetObjectRequest()
+        fetch.CopyFrom(req)
+        fetch.cache_first = True
+        call = stub.GetObject(fetch)
+        while self._next_piece(node, call) is not None:
+            pass
+        with contextlib.suppress(errors.NotFound):
+            return self._try_local(node, fetch)  # cache_first: the node counts it with the cold GET
+        return None
 
     def _read_over_grpc(self, node: NodeView, stub: storage_pb2_grpc.StorageStub,
                         req: storage_pb2.GetObjectRequest) -> GetResult:

@@ -34,6 +34,10 @@ class ClusterConf:
     def is_s3_at_root(self) -> bool:
         return bool(self.features & features.S3_API_VIA_ROOT)
 
+    @property
+    def is_streaming_cold_get(self) -> bool:
+        return bool(self.features & features.STREAMING_COLD_GET)
+
 
 def conf_of(msg: metadata_pb2.Config) -> ClusterConf:
     doc: dict[str, Any] = json.loads(msg.json) if msg.json else {}

@@ -30,6 +30,8 @@ log = logging.getLogger("storage.remote")
 WAIT_FOR_FETCH_S = 300.0
 # Write-through: at least this rate, or the adapter call is cut.
 MIN_RATE = 20 << 20
+# What a cache-first cold GET answers for each piece it caches: progress, no bytes.
+_PROGRESS = storage_pb2.GetObjectResponse()
 
 
 @dataclass(frozen=True)
@@ -253,9 +255,11 @@ class RemoteObjects:
         with contextlib.suppress(errors.NotFound):
             self.store.delete(c.bck, c.bid, name)
 
-    def cold_get(self, c: RemoteCtx, name: str) -> Iterator[storage_pb2.GetObjectResponse] | None:
+    def cold_get(self, c: RemoteCtx, name: str, emit_data: bool = True
+                 ) -> Iterator[storage_pb2.GetObjectResponse] | None:
         """Start a cold GET: the response stream (attrs first), fed by the backend and written into
-        the cache at once; None when another request fetched it meanwhile (read it locally)."""
+        the cache at once; None when another request fetched it meanwhile (read it locally).
+        Without ``emit_data`` the pieces are only cached: an empty message stands for each."""
         key = (c.bck.uname, c.bid, name)
         with self._lock:
             event = self._inflight.get(key)
@@ -272,7 +276,7 @@ class RemoteObjects:
         except BaseException:
             self._done(key, event)
             raise
-        return self._fetch(c, name, call, first, stall, key, event)
+        return self._fetch(c, name, call, first, stall, key, event, emit_data)
 
     def _done(self, key: tuple[str, int, str], event: threading.Event) -> None:
         with self._lock:
@@ -280,7 +284,8 @@ class RemoteObjects:
         event.set()
 
     def _fetch(self, c: RemoteCtx, name: str, call: Any, first: backend_pb2.BackendGetResponse, stall: _Stall,
-               key: tuple[str, int, str], event: threading.Event) -> Iterator[storage_pb2.GetObjectResponse]:
+               key: tuple[str, int, str], event: threading.Event,
+               emit_data: bool = True) -> Iterator[storage_pb2.GetObjectResponse]:
         a = first.attrs
         md5 = next((x.value for x in a.checksums if x.type == "md5"), "")
         spec = PutSpec(bck=c.bck, bid=c.bid, name=name, size=a.size, content_type=a.content_type,
@@ -296,7 +301,7 @@ class RemoteObjects:
             yield storage_pb2.GetObjectResponse(attrs=attrs, range_length=max(a.size, 0))
             for piece in pieces:
                 fill.write(piece)
-                yield storage_pb2.GetObjectResponse(data=piece)
+                yield storage_pb2.GetObjectResponse(data=piece) if emit_data else _PROGRESS
             fill.commit()
         except GeneratorExit:
             # The client went away: the fetch is paid for and others may be waiting on it, so

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -18,7 +19,7 @@ from aismesh.cmn.ranges import ByteRange
 from aismesh.cmn.rpc import CHUNK_SIZE
 from aismesh.protos import backend_pb2, storage_pb2, storage_pb2_grpc, types_pb2
 from services.storage.mpu import Uploads
-from services.storage.remote import RemoteObjects, ctx_of, is_remote_ref
+from services.storage.remote import RemoteCtx, RemoteObjects, ctx_of, is_remote_ref
 from services.storage.store import PutSpec, Store
 
 log = logging.getLogger("storage")
@@ -127,7 +128,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         (a warm GET; the gateway sends no read that needs validation); not cached: ObjectNotFound,
         and the gateway goes through GetObject for the cold GET."""
         opened = self.open_for_read(request)
-        if is_remote_ref(request.bucket):
+        if is_remote_ref(request.bucket) and not request.cache_first:  # else: the read of a cold GET
             REMOTE_GETS.labels("warm").inc()
         return opened
 
@@ -143,6 +144,8 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         """Warm GET from disk when the copy is current, else a cold GET through the adapter."""
         c = ctx_of(request.bucket, request.remote)
         latest = request.latest
+        if request.cache_first and not request.HasField("range"):
+            return _aborting(context, self._fill_cache(c, request.name, latest))
         for _ in range(3):
             if self.remote.is_current(c, request.name, latest):  # raises when the remote object is gone
                 try:
@@ -160,6 +163,23 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
                 return _aborting(context, stream)
             latest = False  # another request has just fetched it
         raise errors.RemoteUnavailable(f"{c.bck.display()}/{request.name}: could not be fetched")
+
+    def _fill_cache(self, c: RemoteCtx, name: str, latest: bool) -> Iterator[storage_pb2.GetObjectResponse]:
+        """Make the object cached (a cold GET into the cache, unless the copy here is current),
+        answering one empty message per piece fetched: the caller reads the cached copy."""
+        for _ in range(3):
+            if self.remote.is_current(c, name, latest):  # raises when the remote object is gone
+                with contextlib.suppress(errors.NotFound):
+                    self.store.head(c.bck, c.bid, name)
+                    REMOTE_GETS.labels("warm").inc()  # cached (by another request): the read is warm
+                    return
+            stream = self.remote.cold_get(c, name, emit_data=False)
+            if stream is not None:
+                REMOTE_GETS.labels("cold").inc()
+                yield from stream
+                return
+            latest = False  # another request has just fetched it
+        raise errors.RemoteUnavailable(f"{c.bck.display()}/{name}: could not be fetched")
 
     @errors.servicer_guard
     def PrefetchObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> types_pb2.ObjAttrs:

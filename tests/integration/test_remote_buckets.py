@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conformance import emulators
-from tests.integration.conftest import Mesh, running_mesh
+from tests.integration.conftest import Mesh, running_mesh, wait_for
 
 
 def moto_client(port: int) -> Any:
@@ -425,3 +425,41 @@ def test_head_says_whether_a_remote_object_is_present_in_the_cluster(world: Worl
     assert obj.head().present is False  # the remote has it; the cluster does not yet
     assert obj.get_reader().read_all() == b"payload"
     assert obj.head().present is True
+
+
+def _node_bytes_out(mesh: Mesh) -> float:
+    """Bytes the storage nodes have sent in gRPC answers, summed (their Prometheus metrics)."""
+    total = 0.0
+    for svc in mesh.status()["services"]:
+        if svc["kind"] == "storage":
+            for line in requests.get(svc["metrics"], timeout=10).text.splitlines():
+                if line.startswith("aismesh_rpc_object_bytes_total{") and 'direction="out"' in line:
+                    total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _cold_get_bytes_out(world: World, name: str, key: str, data: bytes) -> float:
+    world.moto.put_object(Bucket=name, Key=key, Body=data)
+    before = _node_bytes_out(world.mesh)
+    assert world.gw.get_object(Bucket=name, Key=key)["Body"].read() == data
+    return _node_bytes_out(world.mesh) - before
+
+
+def test_a_cold_get_is_served_from_the_cache_unless_streaming_cold_get(world: World) -> None:
+    """AIStore's default: the node caches the whole object, then it is read from the cache (here
+    by the same-host fast path, so its bytes never cross gRPC); Streaming-Cold-GET streams them."""
+    name = unique("coldpath")
+    world.moto.create_bucket(Bucket=name)
+    world.create("aws", name)
+    data = os.urandom(3 << 20)
+    assert _cold_get_bytes_out(world, name, "cached-first", data) < len(data) / 4
+    features = {"action": "set-config", "value": {"features": "Streaming-Cold-GET"}}
+    assert world.native("PUT", "/v1/cluster", json=features).status_code == 200
+    try:
+        keys = iter(range(1000))
+        # each gateway worker picks the flag up from its config watch: until one has, GETs cache first
+        wait_for("a cold GET streamed through gRPC",
+                 lambda: _cold_get_bytes_out(world, name, f"streamed-{next(keys)}", data) >= len(data))
+    finally:
+        assert world.native("PUT", "/v1/cluster", json={"action": "set-config", "value": {"features": "0"}}
+                            ).status_code == 200
