@@ -25,7 +25,8 @@ from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
 
-# Table rows: one per worker slot. A slot is free when its heartbeat is 0.
+# Table rows: one per worker the master forked (it keeps which are taken); a row's heartbeat is
+# 0 until its worker's loop first runs, so a booting worker is not counted as live.
 SLOTS = 64
 LIVE_S = 2.0
 _conns = RawArray("q", SLOTS)
@@ -130,7 +131,10 @@ class BalancedThreadWorker(ThreadWorker):
 
 
 def _readable(sock: Any, timeout_s: float) -> bool:
+    """poll, not select: select refuses descriptors past 1023, which a busy worker may hold."""
     try:
-        return bool(select.select([sock], [], [], timeout_s)[0])
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(timeout_s * 1000))
     except (OSError, ValueError):
         return False
