@@ -56,7 +56,8 @@ def test_keepalive_clients_spread_over_the_workers(own_mesh: Mesh) -> None:
     url = urlparse(mesh.url)
     workers = _gateway_workers(mesh)
     assert len(workers) >= 2
-    clients = [http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10) for _ in range(4 * len(workers))]
+    host = url.hostname or "127.0.0.1"
+    clients = [http.client.HTTPConnection(host, url.port, timeout=10) for _ in range(4 * len(workers))]
     try:
         for c in clients:  # all connected at once, as a load generator or a data loader starts
             c.connect()
