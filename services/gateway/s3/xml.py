@@ -177,34 +177,38 @@ def versioning_status(status: str) -> bytes:
     return f"{_HEAD}<VersioningConfiguration {_NS}>{shown}</VersioningConfiguration>".encode()
 
 
+def _name(el: ElementTree.Element) -> str:
+    """An element's tag without its namespace."""
+    return el.tag.rsplit("}", 1)[-1]
+
+
+def _document(body: bytes, name: str, check_root: bool = True) -> ElementTree.Element:
+    """The root of request body XML ``name``; ValueError if malformed or (``check_root``) of another kind."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as e:
+        raise ValueError(f"malformed {name} XML: {e}") from None
+    if check_root and _name(root) != name:
+        raise ValueError(f"expected a {name} document, got <{_name(root)}>")
+    return root
+
+
 def parse_location_constraint(body: bytes) -> str:
     """The LocationConstraint of a CreateBucket body ("" when there is no body or none is
     given); raises ValueError if malformed."""
     if not body.strip():
         return ""
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError as e:
-        raise ValueError(f"malformed CreateBucketConfiguration XML: {e}") from None
-    if root.tag.rsplit("}", 1)[-1] != "CreateBucketConfiguration":
-        raise ValueError(f"expected a CreateBucketConfiguration document, got <{root.tag.rsplit('}', 1)[-1]}>")
-    for el in root:
-        if el.tag.rsplit("}", 1)[-1] == "LocationConstraint":
+    for el in _document(body, "CreateBucketConfiguration"):
+        if _name(el) == "LocationConstraint":
             return (el.text or "").strip()
     return ""
 
 
 def parse_versioning(body: bytes) -> tuple[str, str]:
     """(Status, MfaDelete) of a PutBucketVersioning body; raises ValueError if malformed."""
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError as e:
-        raise ValueError(f"malformed VersioningConfiguration XML: {e}") from None
-    if root.tag.rsplit("}", 1)[-1] != "VersioningConfiguration":
-        raise ValueError(f"expected a VersioningConfiguration document, got <{root.tag.rsplit('}', 1)[-1]}>")
     status = mfa = ""
-    for el in root:
-        tag = el.tag.rsplit("}", 1)[-1]
+    for el in _document(body, "VersioningConfiguration"):
+        tag = _name(el)
         if tag == "Status":
             status = (el.text or "").strip()
         elif tag == "MfaDelete":
@@ -233,18 +237,14 @@ class DeleteDone:
 def parse_delete_objects(body: bytes) -> tuple[list[DeleteItem], bool]:
     """The objects (key, optional VersionId) of a multi-object Delete and its Quiet flag;
     raises ValueError if malformed."""
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError as e:
-        raise ValueError(f"malformed Delete XML: {e}") from None
     items: list[DeleteItem] = []
     quiet = False
-    for el in root:
-        tag = el.tag.rsplit("}", 1)[-1]
+    for el in _document(body, "Delete", check_root=False):
+        tag = _name(el)
         if tag == "Quiet":
             quiet = (el.text or "").strip().lower() == "true"
         elif tag == "Object":
-            fields = {c.tag.rsplit("}", 1)[-1]: c.text or "" for c in el}
+            fields = {_name(c): c.text or "" for c in el}
             if "Key" not in fields:
                 raise ValueError("an <Object> of the Delete request has no <Key>")
             items.append(DeleteItem(fields["Key"], fields.get("VersionId", "")))
