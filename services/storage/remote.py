@@ -12,11 +12,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from prometheus_client import Counter
 
 from aismesh.cmn import errors
 from aismesh.cmn.backends import CONTROL_S, STALL_S, Backends, adapter_error
@@ -30,6 +31,10 @@ log = logging.getLogger("storage.remote")
 WAIT_FOR_FETCH_S = 300.0
 # Write-through: at least this rate, or the adapter call is cut.
 MIN_RATE = 20 << 20
+# Objects cold GETs and prefetches cached, by how their bytes came: written into the node's work
+# file by an adapter on this host (file), or sent to the node over gRPC (stream).
+COLD_FILLS = Counter("aismesh_cold_fills_total", "Objects cached from a backend, by how the bytes reached the "
+                     "node's disk: file (written by an adapter on this host) or stream (over gRPC)", ["via"])
 # What a cache-first cold GET answers for each piece it caches: progress, no bytes.
 _PROGRESS = storage_pb2.GetObjectResponse()
 
@@ -126,31 +131,59 @@ class _Stall:
 
 class _ColdFill:
     """The cached copy a cold GET writes while it streams: a work file, hashed as it grows,
-    committed (fsync, xattr with the remote's attributes, rename) only when whole."""
+    committed (fsync, xattr with the remote's attributes, rename) only when whole.
 
-    def __init__(self, store: Store, spec: PutSpec, what: str) -> None:
-        self.store, self.spec, self.what = store, spec, what
-        self.mp = store.mountpath_for(spec.bck, spec.name)
+    The work file exists before the backend is asked (``target``): an adapter on this host
+    writes the bytes into it itself (``in_file``), and the node then hashes them from the page
+    cache at commit; otherwise the node writes the pieces the adapter sends."""
+
+    def __init__(self, store: Store, bck: Bck, name: str, what: str) -> None:
+        self.store, self.what = store, what
+        self.mp = store.mountpath_for(bck, name)
         self.tmp = store.work_file(self.mp)
-        self.digests = Digests(spec)
         self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        st = os.fstat(self.fd)
+        self.target = backend_pb2.FileTarget(path=self.tmp, dev=st.st_dev, ino=st.st_ino)
+        self.spec: PutSpec | None = None
+        self.digests: Digests | None = None
+        self.in_file = False
         self.received = 0
         self.committed = False
 
-    def write(self, piece: bytes) -> None:
+    def start(self, spec: PutSpec, in_file: bool) -> None:
+        self.spec, self.in_file = spec, in_file
+        if not in_file:
+            self.digests = Digests(spec)
+
+    def take(self, msg: backend_pb2.BackendGetResponse) -> None:
+        """One message of the backend's stream: bytes to write, or (in_file) how many are there."""
+        if self.in_file:
+            self.received = max(self.received, msg.written)
+            return
+        piece = msg.data
         view = memoryview(piece)
         while view:
             view = view[os.write(self.fd, view):]
+        assert self.digests is not None
         self.digests.update(piece)
         self.received += len(piece)
 
     def commit(self) -> None:
-        if self.spec.size >= 0 and self.received != self.spec.size:
-            raise errors.RemoteUnavailable(f"{self.what}: the backend sent {self.received} of {self.spec.size} bytes")
-        cks_value, md5_hex = self.digests.finish()  # validate_cold_get: raises on an md5 mismatch
-        os.fsync(self.fd)
-        self.store.commit(self.spec, self.mp, self.tmp, self.fd, self.received, cks_value, md5_hex)
+        spec = self.spec
+        assert spec is not None
+        if self.in_file:
+            self.received = os.fstat(self.fd).st_size
+        if spec.size >= 0 and self.received != spec.size:
+            raise errors.RemoteUnavailable(f"{self.what}: the backend sent {self.received} of {spec.size} bytes")
+        if self.in_file:  # hashes from the page cache; validate_cold_get: raises on an md5 mismatch
+            self.store.commit_work(spec, self.mp, self.tmp, self.received)
+        else:
+            assert self.digests is not None
+            cks_value, md5_hex = self.digests.finish()  # validate_cold_get: raises on an md5 mismatch
+            os.fsync(self.fd)
+            self.store.commit(spec, self.mp, self.tmp, self.fd, self.received, cks_value, md5_hex)
         self.committed = True
+        COLD_FILLS.labels("file" if self.in_file else "stream").inc()
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -177,11 +210,14 @@ class RemoteObjects:
             raise adapter_error(e, c.bck) from None
         return a
 
-    def _open_remote(self, c: RemoteCtx, name: str, rng: backend_pb2.BackendRange | None = None
+    def _open_remote(self, c: RemoteCtx, name: str, rng: backend_pb2.BackendRange | None = None,
+                     to_file: backend_pb2.FileTarget | None = None
                      ) -> tuple[Any, backend_pb2.BackendGetResponse, _Stall]:
         req = backend_pb2.BackendGetRequest(bucket=c.rb, name=name)
         if rng is not None:
             req.range.CopyFrom(rng)
+        if to_file is not None:
+            req.to_file.CopyFrom(to_file)
         call = self.backends.stub(c.adapter).GetObject(req)
         stall = _Stall(call, STALL_S)
         stall.beat()
@@ -203,11 +239,10 @@ class RemoteObjects:
                 bck=c.bck.to_proto())
         return adapter_error(e, c.bck)
 
-    def _pieces(self, call: Any, first: backend_pb2.BackendGetResponse, stall: _Stall, c: RemoteCtx
-                ) -> Iterator[bytes]:
+    def _messages(self, call: Any, stall: _Stall, c: RemoteCtx
+                  ) -> Generator[backend_pb2.BackendGetResponse, None, None]:
+        """The backend's messages after the first, to the stream's end (an error raises)."""
         try:
-            if first.data:
-                yield first.data
             while True:
                 try:
                     msg = next(call)
@@ -216,11 +251,18 @@ class RemoteObjects:
                 except grpc.RpcError as e:
                     raise self._stream_error(e, c, stall) from None
                 stall.beat()
-                if msg.data:
-                    yield msg.data
+                yield msg
         finally:
             stall.stop()
             call.cancel()
+
+    def _pieces(self, call: Any, first: backend_pb2.BackendGetResponse, stall: _Stall, c: RemoteCtx
+                ) -> Iterator[bytes]:
+        if first.data:
+            yield first.data
+        for msg in self._messages(call, stall, c):
+            if msg.data:
+                yield msg.data
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -259,7 +301,8 @@ class RemoteObjects:
                  ) -> Iterator[storage_pb2.GetObjectResponse] | None:
         """Start a cold GET: the response stream (attrs first), fed by the backend and written into
         the cache at once; None when another request fetched it meanwhile (read it locally).
-        Without ``emit_data`` the pieces are only cached: an empty message stands for each."""
+        Without ``emit_data`` the pieces are only cached (by the adapter itself when it runs on
+        this host): an empty message stands for each."""
         key = (c.bck.uname, c.bid, name)
         with self._lock:
             event = self._inflight.get(key)
@@ -271,12 +314,16 @@ class RemoteObjects:
             if not event.wait(WAIT_FOR_FETCH_S):
                 raise errors.RemoteUnavailable(f"{c.bck.display()}/{name}: another cold GET of it did not finish")
             return None
+        fill: _ColdFill | None = None
         try:
-            call, first, stall = self._open_remote(c, name)
+            fill = _ColdFill(self.store, c.bck, name, f"{c.bck.display()}/{name}")
+            call, first, stall = self._open_remote(c, name, to_file=None if emit_data else fill.target)
         except BaseException:
+            if fill is not None:
+                fill.close()
             self._done(key, event)
             raise
-        return self._fetch(c, name, call, first, stall, key, event, emit_data)
+        return self._fetch(c, name, call, first, stall, fill, key, event, emit_data)
 
     def _done(self, key: tuple[str, int, str], event: threading.Event) -> None:
         with self._lock:
@@ -284,42 +331,48 @@ class RemoteObjects:
         event.set()
 
     def _fetch(self, c: RemoteCtx, name: str, call: Any, first: backend_pb2.BackendGetResponse, stall: _Stall,
-               key: tuple[str, int, str], event: threading.Event,
+               fill: _ColdFill, key: tuple[str, int, str], event: threading.Event,
                emit_data: bool = True) -> Iterator[storage_pb2.GetObjectResponse]:
-        a = first.attrs
-        md5 = next((x.value for x in a.checksums if x.type == "md5"), "")
-        spec = PutSpec(bck=c.bck, bid=c.bid, name=name, size=a.size, content_type=a.content_type,
-                       custom=dict(a.custom), cks_type=c.policy.checksum_type, versioning=False,
-                       expected=types_pb2.Checksum(type="md5", value=md5) if md5 and c.policy.validate_cold_get
-                       else None, remote=remote_attrs(a))
-        fill = _ColdFill(self.store, spec, f"{c.bck.display()}/{name}")
-        pieces = self._pieces(call, first, stall, c)
         handed_off = False
+        messages = self._messages(call, stall, c)
         try:
+            a = first.attrs
+            md5 = next((x.value for x in a.checksums if x.type == "md5"), "")
+            fill.start(PutSpec(bck=c.bck, bid=c.bid, name=name, size=a.size, content_type=a.content_type,
+                               custom=dict(a.custom), cks_type=c.policy.checksum_type, versioning=False,
+                               expected=types_pb2.Checksum(type="md5", value=md5)
+                               if md5 and c.policy.validate_cold_get else None, remote=remote_attrs(a)),
+                       in_file=first.to_file)
             attrs = remote_attrs(a)
             attrs.is_cached = True
             yield storage_pb2.GetObjectResponse(attrs=attrs, range_length=max(a.size, 0))
-            for piece in pieces:
-                fill.write(piece)
-                yield storage_pb2.GetObjectResponse(data=piece) if emit_data else _PROGRESS
+            if first.data:
+                fill.take(first)
+                yield storage_pb2.GetObjectResponse(data=first.data) if emit_data else _PROGRESS
+            for msg in messages:
+                fill.take(msg)
+                yield storage_pb2.GetObjectResponse(data=msg.data) if emit_data else _PROGRESS
             fill.commit()
         except GeneratorExit:
             # The client went away: the fetch is paid for and others may be waiting on it, so
             # the rest goes into the cache in the background.
             handed_off = True
-            threading.Thread(target=self._finish, args=(fill, pieces, key, event), daemon=True,
+            threading.Thread(target=self._finish, args=(fill, messages, key, event), daemon=True,
                              name="cold-finish").start()
             raise
         finally:
             if not handed_off:
+                messages.close()
+                stall.stop()  # a stream never read (a failure before it) stops here too
+                call.cancel()
                 fill.close()
                 self._done(key, event)
 
-    def _finish(self, fill: _ColdFill, pieces: Iterator[bytes], key: tuple[str, int, str],
-                event: threading.Event) -> None:
+    def _finish(self, fill: _ColdFill, messages: Iterator[backend_pb2.BackendGetResponse],
+                key: tuple[str, int, str], event: threading.Event) -> None:
         try:
-            for piece in pieces:
-                fill.write(piece)
+            for msg in messages:
+                fill.take(msg)
             fill.commit()
         except Exception as e:  # logged: nobody is left to answer
             log.info("finishing the cold GET of %s failed: %s", fill.what, e)
@@ -356,7 +409,7 @@ class RemoteObjects:
                 return self.store.head(c.bck, c.bid, name)
         try:
             for _ in range(3):
-                stream = self.cold_get(c, name)
+                stream = self.cold_get(c, name, emit_data=False)
                 if stream is not None:
                     for _piece in stream:
                         pass

@@ -7,8 +7,10 @@ buckets that need an emulator of their own (stopped, frozen) point at it with
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +23,7 @@ from aistore.sdk import Client
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from services.storage.layout import SYS_DIR
 from tests.conformance import emulators
 from tests.integration.conftest import Mesh, running_mesh, wait_for
 
@@ -427,15 +430,27 @@ def test_head_says_whether_a_remote_object_is_present_in_the_cluster(world: Worl
     assert obj.head().present is True
 
 
-def _node_bytes_out(mesh: Mesh) -> float:
-    """Bytes the storage nodes have sent in gRPC answers, summed (their Prometheus metrics)."""
+def _node_sum(mesh: Mesh, prefix: str, label: str = "") -> float:
+    """A counter of the storage nodes' Prometheus metrics, summed over nodes (lines that start
+    with ``prefix`` and contain ``label``)."""
     total = 0.0
     for svc in mesh.status()["services"]:
         if svc["kind"] == "storage":
             for line in requests.get(svc["metrics"], timeout=10).text.splitlines():
-                if line.startswith("aismesh_rpc_object_bytes_total{") and 'direction="out"' in line:
+                if line.startswith(prefix) and label in line:
                     total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def _node_bytes_out(mesh: Mesh) -> float:
+    """Bytes the storage nodes have sent in gRPC answers."""
+    return _node_sum(mesh, "aismesh_rpc_object_bytes_total{", 'direction="out"')
+
+
+def _cold_fills(mesh: Mesh) -> tuple[float, float]:
+    """Objects cached from a backend: (written into the node's file by the adapter, streamed)."""
+    return (_node_sum(mesh, 'aismesh_cold_fills_total{via="file"}'),
+            _node_sum(mesh, 'aismesh_cold_fills_total{via="stream"}'))
 
 
 def _cold_get_bytes_out(world: World, name: str, key: str, data: bytes) -> float:
@@ -452,7 +467,12 @@ def test_a_cold_get_is_served_from_the_cache_unless_streaming_cold_get(world: Wo
     world.moto.create_bucket(Bucket=name)
     world.create("aws", name)
     data = os.urandom(3 << 20)
+    fills = _cold_fills(world.mesh)
     assert _cold_get_bytes_out(world, name, "cached-first", data) < len(data) / 4
+    # The aws adapter runs on the node's host: it wrote the bytes into the node's work file.
+    after = _cold_fills(world.mesh)
+    assert (after[0] - fills[0], after[1] - fills[1]) == (1, 0)
+    assert world.gw.get_object(Bucket=name, Key="cached-first")["Body"].read() == data  # warm, from that file
     features = {"action": "set-config", "value": {"features": "Streaming-Cold-GET"}}
     assert world.native("PUT", "/v1/cluster", json=features).status_code == 200
     try:
@@ -460,6 +480,45 @@ def test_a_cold_get_is_served_from_the_cache_unless_streaming_cold_get(world: Wo
         # each gateway worker picks the flag up from its config watch: until one has, GETs cache first
         wait_for("a cold GET streamed through gRPC",
                  lambda: _cold_get_bytes_out(world, name, f"streamed-{next(keys)}", data) >= len(data))
+        assert _cold_fills(world.mesh)[1] > after[1]  # the node wrote what it streamed
     finally:
         assert world.native("PUT", "/v1/cluster", json={"action": "set-config", "value": {"features": "0"}}
                             ).status_code == 200
+
+
+def _work_files(mesh: Mesh) -> list[str]:
+    """The nodes' work files: writes and cold GETs not yet committed."""
+    return glob.glob(os.path.join(mesh.data, "targets", "*", "*", SYS_DIR, "work", "*"))
+
+
+def test_an_adapter_frozen_while_it_writes_into_the_node_leaves_nothing_cached(world: World) -> None:
+    """The same-host adapter writes a cold GET into the node's work file: frozen mid-object
+    (SIGSTOP), the GET fails within the stall bound, the half-written file is dropped, and once
+    thawed (it then finishes writing into a file no longer there) the object reads whole."""
+    name = unique("frozenadapter")
+    world.moto.create_bucket(Bucket=name)
+    data = os.urandom(256 << 20)
+    world.moto.put_object(Bucket=name, Key="big", Body=data)
+    world.create("aws", name)
+    assert not _work_files(world.mesh)
+    fills = _cold_fills(world.mesh)
+    adapter = world.mesh.pid("backend-aws")
+    with ThreadPoolExecutor(1) as pool:
+        def get() -> tuple[int, int]:
+            r = requests.get(f"{world.mesh.s3}/{name}/big", timeout=120)
+            return r.status_code, len(r.content)
+        pending = pool.submit(get)
+        wait_for("the adapter writing into the node's work file",
+                 lambda: any(os.path.getsize(p) > 0 for p in _work_files(world.mesh)), 60)
+        os.kill(adapter, signal.SIGSTOP)
+        try:
+            status, got = pending.result(timeout=60)
+            assert (status, got) != (200, len(data))
+            assert status == 503, status
+            wait_for("the half-written work file dropped", lambda: not _work_files(world.mesh))
+            assert _cold_fills(world.mesh) == fills
+        finally:
+            os.kill(adapter, signal.SIGCONT)
+    assert world.ais.bucket(name, provider="aws").object("big").head().present is False  # not in the cluster
+    assert world.gw.get_object(Bucket=name, Key="big")["Body"].read() == data
+    assert not _work_files(world.mesh)

@@ -26,7 +26,7 @@ from aismesh.cmn.names import Bck
 from aismesh.protos import backend_pb2, backend_pb2_grpc, types_pb2
 from services.backends.ais.attachments import Attachment, Attachments
 from services.backends.ais.http import RemoteHttp
-from services.backends.common import body_pieces, chunks_of, http_range, not_implemented, part_stream
+from services.backends.common import body_pieces, chunks_of, http_range, into_file, not_implemented, part_stream
 
 # AIS list-objects flags (apc.LsoMsg) and entry flags (LsoEnt.Flags).
 LS_NO_RECURSION = 1 << 11
@@ -193,6 +193,7 @@ class AisBackend(backend_pb2_grpc.BackendServicer):
         cl = resp.headers.get("Content-Length", "")
         return attrs_from_headers(request.name, resp.headers, int(cl) if cl.isdigit() else -1)
 
+    @into_file
     @errors.servicer_guard
     def GetObject(self, request: backend_pb2.BackendGetRequest, context: Any) -> Iterator[Any]:
         a, bck, where = self._remote(request.bucket)

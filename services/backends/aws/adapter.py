@@ -26,6 +26,7 @@ from services.backends.common import (
     bucket_display,
     chunks_of,
     http_range,
+    into_file,
     part_stream,
 )
 
@@ -148,6 +149,7 @@ class AwsBackend(backend_pb2_grpc.BackendServicer):
             head = self.client(b.extra).head_object(**kw)
         return _attrs_of(request.name, head)
 
+    @into_file
     @errors.servicer_guard
     def GetObject(self, request: backend_pb2.BackendGetRequest, context: Any) -> Iterator[Any]:
         b = request.bucket

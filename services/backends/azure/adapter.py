@@ -39,6 +39,7 @@ from services.backends.common import (
     PendingUploads,
     bucket_display,
     chunks_of,
+    into_file,
     part_stream,
     resolve_range,
 )
@@ -236,6 +237,7 @@ class AzureBackend(backend_pb2_grpc.BackendServicer):
         _, p, _ = self._props(request.bucket, request.name, request.version)
         return _attrs_of(request.name, p)
 
+    @into_file
     @errors.servicer_guard
     def GetObject(self, request: backend_pb2.BackendGetRequest, context: Any) -> Iterator[Any]:
         cond = request.condition

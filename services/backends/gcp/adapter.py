@@ -34,6 +34,7 @@ from services.backends.common import (
     PendingUploads,
     bucket_display,
     chunks_of,
+    into_file,
     part_stream,
     resolve_range,
 )
@@ -180,6 +181,7 @@ class GcpBackend(backend_pb2_grpc.BackendServicer):
     def HeadObject(self, request: backend_pb2.BackendObjectRequest, context: Any) -> backend_pb2.BackendObjAttrs:
         return _attrs_of(request.name, self._resolve(request.bucket, request.name, request.version))
 
+    @into_file
     @errors.servicer_guard
     def GetObject(self, request: backend_pb2.BackendGetRequest, context: Any) -> Iterator[Any]:
         where = bucket_display(request.bucket.bck)

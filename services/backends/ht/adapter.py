@@ -20,6 +20,7 @@ from services.backends.common import (
     body_pieces,
     bucket_display,
     http_range,
+    into_file,
     not_implemented,
     resolve_range,
 )
@@ -97,6 +98,7 @@ class HtBackend(backend_pb2_grpc.BackendServicer):
         finally:
             resp.close()
 
+    @into_file
     @errors.servicer_guard
     def GetObject(self, request: backend_pb2.BackendGetRequest, context: Any) -> Iterator[Any]:
         b = request.bucket

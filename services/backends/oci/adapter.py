@@ -35,6 +35,7 @@ from services.backends.common import (
     ChunkReader,
     bucket_display,
     chunks_of,
+    into_file,
     not_implemented,
     part_stream,
     resolve_range,
@@ -203,6 +204,7 @@ class OciBackend(backend_pb2_grpc.BackendServicer):
         h, _ = self._head(request.bucket, request.name, request.version)
         return _attrs_of(request.name, h)
 
+    @into_file
     @errors.servicer_guard
     def GetObject(self, request: backend_pb2.BackendGetRequest, context: Any) -> Iterator[Any]:
         cond = request.condition
