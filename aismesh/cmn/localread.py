@@ -14,6 +14,10 @@ import socket
 import struct
 
 _LEN = struct.Struct(">I")
+# The extended attribute that holds an object's metadata on a node's disk: a same-host reader
+# that opens an object's file again compares it with what it saw when the node opened it.
+OBJECT_META_XATTR = "user.ais.meta"
+HEADER_SIZE = _LEN.size  # a message's length prefix
 MAX_MESSAGE = 1 << 20
 # The first read of a message: most are a few hundred bytes (a small write's, up to its inline
 # limit plus header); a larger one is read on in full. Asking for MAX_MESSAGE at once cost an
@@ -47,8 +51,24 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
+def frame(payload: bytes) -> bytes:
+    """One message as it goes on the wire: its length, then it."""
+    return _LEN.pack(len(payload)) + payload
+
+
+def framed_length(buf: bytes | bytearray) -> int:
+    """The whole length of the message at the start of ``buf`` (its length prefix included),
+    or -1 while the prefix itself is incomplete; ConnectionError for one over MAX_MESSAGE."""
+    if len(buf) < _LEN.size:
+        return -1
+    (n,) = _LEN.unpack_from(buf)
+    if n > MAX_MESSAGE:
+        raise ConnectionError(f"local read message of {n} bytes is too large")
+    return _LEN.size + n
+
+
 def send_message(sock: socket.socket, payload: bytes, fd: int = -1) -> None:
-    data = _LEN.pack(len(payload)) + payload
+    data = frame(payload)
     if fd >= 0:
         socket.send_fds(sock, [data], [fd])
     else:

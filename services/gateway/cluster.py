@@ -28,7 +28,7 @@ from aismesh.cmn.rpc import ChannelPool, FailoverStub, check_health
 from aismesh.protos import metadata_pb2, metadata_pb2_grpc, storage_pb2, storage_pb2_grpc, types_pb2
 from services.gateway import remote
 from services.gateway.guard import CONTROL_S, STALL_S, NodeGuard, Progress, Watchdog, commit_budget_s
-from services.gateway.localread import LocalReader, NodeNotAnswering, is_local
+from services.gateway.localread import LocalReader, NodeNotAnswering, OpenCache, is_local
 from services.gateway.metasync import BucketEntry, MetaSync, NodeView
 
 # Deadlines: control calls get CONTROL_S in all; data calls get STALL_S without progress
@@ -88,7 +88,7 @@ class Cluster:
         self._stubs: dict[str, storage_pb2_grpc.StorageStub] = {}
         self._stubs_lock = threading.Lock()
         self._fanout = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fanout")
-        self.local = LocalReader()
+        self.local = LocalReader(reopen=OpenCache())
         self.backends = Backends(channels=self.channels)
         self.watchdog = Watchdog()
         self.guard = NodeGuard(max_inflight=max(1, int(threads * MAX_INFLIGHT_SHARE)),

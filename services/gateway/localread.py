@@ -9,10 +9,15 @@ import os
 import select
 import socket
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from prometheus_client import Counter
 
 from aismesh.cmn import errors
-from aismesh.cmn.localread import host_id, recv_message, send_message, socket_address
+from aismesh.cmn.localread import OBJECT_META_XATTR, host_id, recv_message, send_message, socket_address
 from aismesh.protos import storage_pb2, types_pb2
 from services.gateway.guard import STALL_S, commit_budget_s
 from services.gateway.metasync import NodeView
@@ -30,12 +35,102 @@ class SentWriteLost(errors.RemoteUnavailable):
     """A whole small write reached the node, whose answer never came: stored or not, unknown."""
 
 
+# Objects a gateway worker keeps ready to open again without asking their node, and for how
+# long (after that the node sees the read again: its atime refresh, its checks).
+REOPEN_ENTRIES = 4096
+REOPEN_TTL_S = 30.0
+REOPENS = Counter("aismesh_local_reopens_total", "Same-host whole-object reads by whether the gateway's open "
+                  "cache served them (hit) or the node was asked (miss)", ["result"])
+_HIT, _MISS = REOPENS.labels("hit"), REOPENS.labels("miss")
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    path: str
+    ident: tuple[int, int, int, int]  # device, inode, ctime ns, size of the file the node opened
+    meta: bytes  # its metadata xattr then
+    attrs: types_pb2.ObjAttrs
+    until: float
+
+
+class OpenCache:
+    """The whole-object reads a node answered with a path (LocalResponse.path), as nginx's
+    open_file_cache keeps files: the next read of the object opens that path itself and uses it
+    only while it is still the very file the node opened, unchanged: same device, inode, ctime
+    and size, and the same metadata xattr (which holds the write's checksum and time). Objects
+    are never changed in place (every write renames a new file over the name; a delete removes
+    it), so anything else means the node is asked again, as it is once an entry is REOPEN_TTL_S
+    old. Reads of versions, of buckets that verify every read and of remote buckets never get a
+    path from the node; ranges always ask it."""
+
+    def __init__(self, entries: int = REOPEN_ENTRIES, ttl_s: float = REOPEN_TTL_S) -> None:
+        self.entries, self.ttl_s = entries, ttl_s
+        self._lock = threading.Lock()
+        self._opened: OrderedDict[tuple[str, ...], _Opened] = OrderedDict()
+
+    @staticmethod
+    def key(node: NodeView, req: storage_pb2.GetObjectRequest) -> tuple[str, ...] | None:
+        """Which entry a read would use; None for one that must ask the node."""
+        if req.HasField("range") or req.version_id or req.cache_first or req.latest:
+            return None
+        b = req.bucket.bck
+        return node.id, b.provider, b.ns.uuid, b.ns.name, b.name, str(req.bucket.bid), req.name
+
+    def remember(self, key: tuple[str, ...], head: storage_pb2.GetObjectResponse, path: str, fd: int) -> None:
+        """What the node opened (``fd``) at ``path``."""
+        try:
+            st = os.fstat(fd)
+            meta = os.getxattr(fd, OBJECT_META_XATTR)
+        except OSError:
+            return
+        entry = _Opened(path, (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_size), meta, head.attrs,
+                        time.monotonic() + self.ttl_s)
+        with self._lock:
+            self._opened[key] = entry
+            self._opened.move_to_end(key)
+            while len(self._opened) > self.entries:
+                self._opened.popitem(last=False)
+
+    def open(self, key: tuple[str, ...]) -> tuple[storage_pb2.GetObjectResponse, int] | None:
+        """The object opened again, or None (not kept, too old, or no longer that file)."""
+        entry = self._opened.get(key)
+        if entry is None or time.monotonic() > entry.until:
+            self._miss(key, entry)
+            return None
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            self._miss(key, entry)
+            return None
+        try:
+            st = os.fstat(fd)
+            same = ((st.st_dev, st.st_ino, st.st_ctime_ns, st.st_size) == entry.ident
+                    and os.getxattr(fd, OBJECT_META_XATTR) == entry.meta)
+        except OSError:
+            same = False
+        if not same:
+            os.close(fd)
+            self._miss(key, entry)
+            return None
+        _HIT.inc()
+        return storage_pb2.GetObjectResponse(attrs=entry.attrs, range_length=entry.ident[3]), fd
+
+    def _miss(self, key: tuple[str, ...], entry: _Opened | None) -> None:
+        _MISS.inc()
+        if entry is not None:
+            with self._lock:
+                if self._opened.get(key) is entry:
+                    del self._opened[key]
+        return None
+
+
 class LocalReader:
     """One persistent Unix connection per (thread, node), made on first use."""
 
-    def __init__(self, stall_timeout_s: float = STALL_S) -> None:
+    def __init__(self, stall_timeout_s: float = STALL_S, reopen: OpenCache | None = None) -> None:
         self._local = threading.local()
         self.stall_timeout_s = stall_timeout_s
+        self.reopen = reopen
 
     def _conn(self, path: str) -> socket.socket:
         conns: dict[str, socket.socket] = self._local.__dict__.setdefault("conns", {})
@@ -95,10 +190,20 @@ class LocalReader:
         return resp, fd
 
     def open(self, node: NodeView, req: storage_pb2.GetObjectRequest) -> tuple[storage_pb2.GetObjectResponse, int]:
-        """(attrs and resolved range, open fd) of the object."""
+        """(attrs and resolved range, open fd) of the object: from the open cache when it still
+        holds, else from the node."""
+        key = OpenCache.key(node, req) if self.reopen is not None else None
+        if key is not None:
+            assert self.reopen is not None
+            again = self.reopen.open(key)
+            if again is not None:
+                return again
         resp, fd = self._call(node, storage_pb2.LocalRequest(get=req))
         if fd < 0:
             raise ConnectionError("local read answered without a descriptor")
+        if key is not None and resp.path:
+            assert self.reopen is not None
+            self.reopen.remember(key, resp.head, resp.path, fd)
         return resp.head, fd
 
     def write(self, node: NodeView, header: storage_pb2.PutHeader, data: bytes) -> types_pb2.ObjAttrs:

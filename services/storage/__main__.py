@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics.serve(args.metrics_listen)
     server.start()
     local_path = "" if args.local_socket == "off" else (args.local_socket or default_socket(args.id, store.mountpaths))
-    local = LocalServer(local_path, servicer.open_local, store, servicer.spec_of) if local_path else None
+    local = (LocalServer(local_path, servicer.open_local, store, servicer.spec_of, is_quick=servicer.quick_local)
+             if local_path else None)
     if local is not None:
         local.start()
     set_serving(health, [SERVICE], True)

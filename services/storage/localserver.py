@@ -1,15 +1,19 @@
 """The same-host fast path of a storage node: open descriptors for local readers, a pipe for
 local writers. See LocalRequest in storage.proto.
 
-Only clients of the node's own user are served (SO_PEERCRED), one thread each. A get is
-answered with the object's attributes, the resolved range and an O_RDONLY descriptor, which
-cannot change the file. A put is answered with a token and the write end of a pipe, never a
-file: this thread reads the pipe into the ordinary write path (Store.put: work file, hashing,
-fsync, xattr, rename) and commits only when the writer's commit names exactly the bytes read.
-So no writer ever holds a descriptor of a committed object, and an abort, a size mismatch or a
-writer that stalls or goes away leaves the old object and no work file behind. A small object
-(up to the gateway's LOCAL_INLINE_LIMIT) comes whole in one ``write`` request instead: the same
-write path, one round trip, no pipe; a writer that left before it was read is dropped too.
+Only clients of the node's own user are served (SO_PEERCRED). One thread waits on every
+client connection at once (epoll) and answers each get itself: the object's attributes, the
+resolved range and an O_RDONLY descriptor, which cannot change the file. A get that may take
+long (an older version, a bucket that verifies every read) and every write go to a pool of
+workers with their connection, which returns to the loop once the request is answered.
+
+A put is answered with a token and the write end of a pipe, never a file: the worker reads the
+pipe into the ordinary write path (Store.put: work file, hashing, fsync, xattr, rename) and
+commits only when the writer's commit names exactly the bytes read. So no writer ever holds a
+descriptor of a committed object, and an abort, a size mismatch or a writer that stalls or goes
+away leaves the old object and no work file behind. A small object (up to the gateway's
+LOCAL_INLINE_LIMIT) comes whole in one ``write`` request instead: the same write path, one
+round trip, no pipe; a writer that left before it was read is dropped too.
 """
 
 from __future__ import annotations
@@ -23,26 +27,42 @@ import select
 import socket
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import Counter
 
 from aismesh.cmn import errors
-from aismesh.cmn.localread import recv_message, send_message, socket_address
+from aismesh.cmn.localread import (
+    FIRST_READ,
+    HEADER_SIZE,
+    frame,
+    framed_length,
+    recv_message,
+    send_message,
+    socket_address,
+)
 from aismesh.cmn.log import event
 from aismesh.cmn.names import check_object_name
 from aismesh.protos import storage_pb2, types_pb2
 from services.storage.store import PutSpec, Store
 
 log = logging.getLogger("storage.local")
-Opener = Callable[[storage_pb2.GetObjectRequest], tuple[int, types_pb2.ObjAttrs, int, int, bool]]
+# (fd, attrs, offset, length, is_range, path a reader may open again or "")
+Opener = Callable[[storage_pb2.GetObjectRequest], tuple[int, types_pb2.ObjAttrs, int, int, bool, str]]
+IsQuick = Callable[[storage_pb2.GetObjectRequest], bool]
 SpecOf = Callable[[storage_pb2.PutHeader], PutSpec]
 # A writer's pipe (where the kernel allows it): one chunk of the write path in flight.
 PIPE_SIZE = 1 << 20
 # A writer that sends nothing (bytes, commit or abort) this long is dropped with its work file.
 STALL_S = 60.0
 _CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+# Writes (and slow gets) in progress at once; more wait for a thread.
+WORKERS = 256
+# How often the loop looks for clients stuck in the middle of a request (dropped after stall_s).
+SWEEP_S = 1.0
 DROPPED = Counter("aismesh_local_writes_dropped_total", "Same-host writes not stored because their writer left "
                   "first (it gave up on this node and answered its client 503)")
 
@@ -93,12 +113,6 @@ def _peer_gone(conn: socket.socket) -> bool:
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLRDHUP)
     return any(ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _, ev in poller.poll(0))
-
-
-def _wait_readable(conn: socket.socket) -> None:
-    poller = select.poll()
-    poller.register(conn.fileno(), select.POLLIN)
-    poller.poll()
 
 
 def _send(conn: socket.socket, resp: storage_pb2.LocalResponse, fd: int = -1) -> None:
@@ -210,16 +224,31 @@ class PipeBody:
             raise _incomplete(self.received + 1, self.received)
 
 
+class _Client:
+    """A connection the loop waits on, with what it has sent of a request not yet whole."""
+
+    __slots__ = ("buf", "since", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.since = 0.0  # when the incomplete request in buf began to arrive
+
+
 class LocalServer:
     def __init__(self, path: str, open_object: Opener, store: Store, spec_of: SpecOf,
-                 stall_s: float = STALL_S) -> None:
+                 stall_s: float = STALL_S, is_quick: IsQuick | None = None) -> None:
         self.path = path
         self.open_object = open_object
         self.store = store
         self.spec_of = spec_of
         self.stall_s = stall_s
+        self.is_quick = is_quick or (lambda _req: True)
         self._sock: socket.socket | None = None
         self._stop = threading.Event()
+        self._ep = select.epoll()
+        self._clients: dict[int, _Client] = {}
+        self._workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="local-worker")
 
     def start(self) -> None:
         is_file = not self.path.startswith("@")
@@ -230,8 +259,10 @@ class LocalServer:
         if is_file:
             os.chmod(self.path, 0o600)
         sock.listen(128)
+        sock.setblocking(False)
         self._sock = sock
-        threading.Thread(target=self._accept, daemon=True, name="local-accept").start()
+        self._ep.register(sock.fileno(), select.EPOLLIN)
+        threading.Thread(target=self._loop, daemon=True, name="local-loop").start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -240,12 +271,39 @@ class LocalServer:
         if not self.path.startswith("@") and os.path.exists(self.path):
             os.unlink(self.path)
 
+    # --- the loop: accepts, reads requests, answers gets ----------------------------------
+
+    def _loop(self) -> None:
+        assert self._sock is not None
+        listener = self._sock.fileno()
+        swept = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                for fd, _ in self._ep.poll(SWEEP_S):
+                    if fd == listener:
+                        self._accept()
+                    else:
+                        self._readable(fd)
+                now = time.monotonic()
+                if now - swept >= SWEEP_S:
+                    swept = now
+                    self._sweep(now)
+        except Exception:
+            if not self._stop.is_set():
+                log.exception("the same-host loop failed")
+        finally:
+            for c in list(self._clients.values()):
+                self._drop(c)
+            self._ep.close()
+
     def _accept(self) -> None:
         assert self._sock is not None
-        while not self._stop.is_set():
+        while True:
             try:
                 conn, _ = self._sock.accept()
-            except OSError:
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # the listener closed (stop), or out of descriptors: try on the next event
                 return
             try:
                 admitted = self._admit(conn)
@@ -254,7 +312,7 @@ class LocalServer:
             if not admitted:
                 conn.close()
                 continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True, name="local-client").start()
+            self._watch(conn)
 
     def _admit(self, conn: socket.socket) -> bool:
         """An abstract socket has no file mode: whoever connects is checked here."""
@@ -265,17 +323,120 @@ class LocalServer:
               node_uid=os.geteuid(), socket=self.path)
         return False
 
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(self.stall_s)  # a reply to a client that froze must not hang us
+    def _watch(self, conn: socket.socket) -> None:
+        """Wait for the connection's next request in the loop (an idle client may stay as long as
+        it likes). Also called by a worker handing its connection back."""
+        conn.setblocking(False)
+        c = _Client(conn)
+        self._clients[conn.fileno()] = c
+        try:
+            self._ep.register(conn.fileno(), select.EPOLLIN)
+        except (OSError, ValueError):  # the loop has stopped
+            self._drop(c)
+
+    def _drop(self, c: _Client) -> None:
+        fd = c.sock.fileno()
+        if fd >= 0 and self._clients.get(fd) is c:
+            del self._clients[fd]
+            with contextlib.suppress(OSError, ValueError):
+                self._ep.unregister(fd)
+        c.sock.close()
+
+    def _sweep(self, now: float) -> None:
+        """Drop clients frozen in the middle of sending a request."""
+        for c in list(self._clients.values()):
+            if c.since and now - c.since > self.stall_s:
+                log.debug("local client sent part of a request %.0f s ago: dropped", now - c.since)
+                self._drop(c)
+
+    def _readable(self, fd: int) -> None:
+        c = self._clients.get(fd)
+        if c is None:
+            return
+        try:
+            data, fds, _, _ = socket.recv_fds(c.sock, FIRST_READ, 1)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop(c)
+            return
+        for extra in fds:
+            os.close(extra)  # clients send no descriptors
+        if not data:
+            self._drop(c)
+            return
+        c.buf += data
+        try:
+            self._requests(c)
+        except (PeerGone, ConnectionError) as e:
+            log.debug("local client gone: %s", e)
+            self._drop(c)
+        except Exception:
+            log.exception("local client connection failed")
+            self._drop(c)
+
+    def _requests(self, c: _Client) -> None:
+        """Serve every whole request in the client's buffer; a write (or a slow get) takes the
+        connection to a worker, with nothing after it (a client waits for each answer)."""
+        while (n := framed_length(c.buf)) > 0 and len(c.buf) >= n:
+            req = storage_pb2.LocalRequest()
             try:
-                while not self._stop.is_set():
-                    _wait_readable(conn)  # an idle client may stay as long as it likes
-                    self._handle(conn, _receive(conn))
-            except PeerGone as e:
-                log.debug("local client gone: %s", e)
+                req.ParseFromString(bytes(c.buf[HEADER_SIZE:n]))
             except Exception:
-                log.exception("local client connection failed")
+                raise PeerGone("an unreadable local request") from None
+            del c.buf[:n]
+            c.since = 0.0
+            if req.WhichOneof("op") == "get" and self.is_quick(req.get):
+                self._get_now(c, req.get)
+                continue
+            if c.buf:
+                raise PeerGone("a request sent before the answer to the one before it")
+            del self._clients[c.sock.fileno()]
+            self._ep.unregister(c.sock.fileno())
+            c.sock.setblocking(True)
+            c.sock.settimeout(self.stall_s)  # a reply to a client that froze must not hang a worker
+            self._workers.submit(self._serve_one, c.sock, req)
+            return
+        if c.buf and not c.since:
+            c.since = time.monotonic()
+
+    def _get_now(self, c: _Client, req: storage_pb2.GetObjectRequest) -> None:
+        """Answer a get from the loop. The client is waiting for it, so its socket has room: an
+        answer that does not fit whole means a client that does not read, and it is dropped."""
+        fd = -1
+        try:
+            fd, attrs, offset, length, is_range, path = self.open_object(req)
+            resp = storage_pb2.LocalResponse(head=storage_pb2.GetObjectResponse(
+                attrs=attrs, is_range=is_range, range_offset=offset, range_length=length), path=path)
+        except Exception as e:
+            resp = _error(e)
+        try:
+            data = frame(resp.SerializeToString())
+            sent = socket.send_fds(c.sock, [data], [fd]) if fd >= 0 else c.sock.send(data)
+        except OSError as e:  # BlockingIOError included
+            raise PeerGone(str(e)) from None
+        finally:
+            if fd >= 0:
+                os.close(fd)  # the client has its own duplicate now (or is gone)
+        if sent != len(data):
+            raise PeerGone("a client that does not read its answers")
+
+    def _serve_one(self, conn: socket.socket, req: storage_pb2.LocalRequest) -> None:
+        """A worker: one request on a blocking connection, then the connection back to the loop."""
+        try:
+            self._handle(conn, req)
+        except PeerGone as e:
+            log.debug("local client gone: %s", e)
+            conn.close()
+            return
+        except Exception:
+            log.exception("local client connection failed")
+            conn.close()
+            return
+        if self._stop.is_set():
+            conn.close()
+            return
+        self._watch(conn)
 
     def _handle(self, conn: socket.socket, req: storage_pb2.LocalRequest) -> None:
         op = req.WhichOneof("op")
@@ -293,13 +454,13 @@ class LocalServer:
 
     def _get(self, conn: socket.socket, req: storage_pb2.GetObjectRequest) -> None:
         try:
-            fd, attrs, offset, length, is_range = self.open_object(req)
+            fd, attrs, offset, length, is_range, path = self.open_object(req)
         except Exception as e:
             _send(conn, _error(e))
             return
         try:
             _send(conn, storage_pb2.LocalResponse(head=storage_pb2.GetObjectResponse(
-                attrs=attrs, is_range=is_range, range_offset=offset, range_length=length)), fd)
+                attrs=attrs, is_range=is_range, range_offset=offset, range_length=length), path=path), fd)
         finally:
             os.close(fd)  # the client has its own duplicate now (or is gone)
 

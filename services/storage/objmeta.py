@@ -13,9 +13,10 @@ import os
 from dataclasses import dataclass, field, fields
 
 from aismesh.cmn.errors import InvalidArgument
+from aismesh.cmn.localread import OBJECT_META_XATTR
 from aismesh.protos import types_pb2
 
-XATTR = "user.ais.meta"
+XATTR = OBJECT_META_XATTR
 
 
 @dataclass

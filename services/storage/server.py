@@ -18,6 +18,7 @@ from aismesh.cmn.names import Bck
 from aismesh.cmn.ranges import ByteRange
 from aismesh.cmn.rpc import CHUNK_SIZE
 from aismesh.protos import backend_pb2, storage_pb2, storage_pb2_grpc, types_pb2
+from services.storage import layout
 from services.storage.mpu import Uploads
 from services.storage.remote import RemoteCtx, RemoteObjects, ctx_of, is_remote_ref
 from services.storage.store import PutSpec, Store
@@ -123,14 +124,35 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
             raise
         return fd, meta.to_attrs(self.store.location(mp)), offset, length, is_range
 
-    def open_local(self, request: storage_pb2.GetObjectRequest) -> tuple[int, types_pb2.ObjAttrs, int, int, bool]:
+    def open_local(self, request: storage_pb2.GetObjectRequest
+                   ) -> tuple[int, types_pb2.ObjAttrs, int, int, bool, str]:
         """The same-host fast path's read. For a remote bucket it serves the cached copy only
         (a warm GET; the gateway sends no read that needs validation); not cached: ObjectNotFound,
-        and the gateway goes through GetObject for the cold GET."""
-        opened = self.open_for_read(request)
-        if is_remote_ref(request.bucket) and not request.cache_first:  # else: the read of a cold GET
+        and the gateway goes through GetObject for the cold GET. The last item is the object's
+        path when the reader may open it again by itself (LocalResponse.path), else ""."""
+        fd, attrs, offset, length, is_range = self.open_for_read(request)
+        remote = is_remote_ref(request.bucket)
+        if remote and not request.cache_first:  # else: the read of a cold GET
             REMOTE_GETS.labels("warm").inc()
-        return opened
+        path = ""
+        if not (remote or request.version_id or request.cache_first):
+            bck, bid = bucket_of(request.bucket)
+            if not self.store.validates_reads(bck, bid):
+                path = layout.object_path(self.store.mountpath_for(bck, request.name), bck, bid, request.name)
+        return fd, attrs, offset, length, is_range, path
+
+    def quick_local(self, request: storage_pb2.GetObjectRequest) -> bool:
+        """Whether open_local is quick enough for the same-host loop: not an older version (an
+        index lookup) and not a bucket that verifies every read (a pass over the bytes)."""
+        if request.version_id:
+            return False
+        if not self.store.validates_any_reads:
+            return True
+        try:
+            bck, bid = bucket_of(request.bucket)
+        except errors.AisError:
+            return True  # answered with the error at once
+        return not self.store.validates_reads(bck, bid)
 
     @errors.servicer_guard
     def GetObject(self, request: storage_pb2.GetObjectRequest, context: Any) -> Iterator[storage_pb2.GetObjectResponse]:

@@ -388,6 +388,11 @@ class Store:
         """Whether the bucket's props (in the BMD this node holds) ask to verify every read."""
         return (bck.uname, bid) in self._validated
 
+    @property
+    def validates_any_reads(self) -> bool:
+        """Whether any bucket asks to verify every read (usually none)."""
+        return bool(self._validated)
+
     def verify(self, fd: int, meta: ObjMeta, bck: Bck, name: str) -> None:
         """Check the bytes behind ``fd`` against their stored checksum; raise before serving any."""
         integrity.verify(fd, meta, f"t[{self.node_id}]: {bck.display()}/{name}")

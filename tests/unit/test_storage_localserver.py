@@ -10,6 +10,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,9 @@ from aismesh.cmn.checksum import compute
 from aismesh.cmn.localread import host_id, recv_message, send_message, socket_address
 from aismesh.cmn.names import Bck
 from aismesh.protos import metadata_pb2, storage_pb2, types_pb2
-from services.gateway.localread import LocalReader, NodeNotAnswering
+from services.gateway.localread import LocalReader, NodeNotAnswering, OpenCache
 from services.gateway.metasync import NodeView
-from services.storage import layout
+from services.storage import layout, objmeta
 from services.storage.localserver import LocalServer, is_allowed_peer
 from services.storage.membership import validated_reads
 from services.storage.server import StorageServicer
@@ -36,7 +37,7 @@ REF = types_pb2.BucketRef(bck=BCK.to_proto(), bid=BID)
 @pytest.fixture
 def server(store: Store) -> Iterator[LocalServer]:
     servicer = StorageServicer(store)
-    srv = LocalServer(f"@aismesh-test-{os.getpid()}-{os.urandom(4).hex()}", servicer.open_for_read, store,
+    srv = LocalServer(f"@aismesh-test-{os.getpid()}-{os.urandom(4).hex()}", servicer.open_local, store,
                       servicer.spec_of, stall_s=2.0)
     srv.start()
     yield srv
@@ -366,3 +367,157 @@ def test_validated_reads_follow_the_bucket_props() -> None:
         metadata_pb2.BucketInfo(bck=Bck("e").to_proto(), bid=3, props_json=""),
     ])
     assert validated_reads(bmd) == frozenset({(Bck("v").uname, 1)})
+
+
+# --- one loop for every connection -----------------------------------------------------------
+
+
+def _put(store: Store, name: str, data: bytes) -> None:
+    store.put(PutSpec(bck=BCK, bid=BID, name=name, size=len(data)), (data,))
+
+
+def _get(s: socket.socket, name: str) -> bytes:
+    resp, fd = call(s, get=storage_pb2.GetObjectRequest(bucket=REF, name=name))
+    assert not resp.HasField("error") and fd >= 0, resp
+    try:
+        return os.pread(fd, resp.head.range_length, resp.head.range_offset)
+    finally:
+        os.close(fd)
+
+
+def test_reads_and_writes_take_turns_on_one_connection(server: LocalServer, store: Store) -> None:
+    """A write goes to a worker with its connection, which comes back to the loop for the next."""
+    _put(store, "r", b"read me")
+    with client(server) as s:
+        assert _get(s, "r") == b"read me"
+        assert not call(s, write=storage_pb2.WriteObjectRequest(
+            header=storage_pb2.PutHeader(bucket=REF, name="w", size=5), data=b"whole"))[0].HasField("error")
+        assert _get(s, "w") == b"whole"
+        token, fd = begin(s, "p", 4)
+        write_all(fd, b"pipe")
+        os.close(fd)
+        assert not finish(s, token, 4).HasField("error")
+        assert _get(s, "p") == b"pipe" and _get(s, "r") == b"read me"
+
+
+def test_a_client_frozen_mid_request_holds_up_nobody_and_is_dropped(server: LocalServer, store: Store) -> None:
+    _put(store, "o", b"bytes")
+    send_half = storage_pb2.LocalRequest(get=storage_pb2.GetObjectRequest(bucket=REF, name="o")).SerializeToString()
+    with client(server) as stuck:
+        stuck.sendall(len(send_half).to_bytes(4, "big") + send_half[:3])  # and nothing more
+        with client(server) as other:
+            started = time.monotonic()
+            assert _get(other, "o") == b"bytes"
+            assert time.monotonic() - started < 1.0
+        # The node drops it once it has sent nothing more for the stall bound (2 s here).
+        stuck.settimeout(server.stall_s + 5)
+        assert stuck.recv(1) == b""
+
+
+def test_a_client_that_never_reads_its_answers_is_dropped_and_the_others_are_served(
+        server: LocalServer, store: Store) -> None:
+    _put(store, "o", b"bytes")
+    req = storage_pb2.LocalRequest(get=storage_pb2.GetObjectRequest(bucket=REF, name="o")).SerializeToString()
+    burst = (len(req).to_bytes(4, "big") + req) * 2000
+    with client(server) as greedy:
+        greedy.settimeout(0.5)
+        sent = 0
+        with contextlib.suppress(TimeoutError, BrokenPipeError, ConnectionResetError):
+            while sent < 200:  # requests pipelined, answers (each with a descriptor) never read
+                greedy.sendall(burst)
+                sent += 1
+        with client(server) as other:
+            assert _get(other, "o") == b"bytes"
+        assert sent < 200, "the node kept taking requests from a client that reads no answers"
+
+
+def test_a_get_that_is_not_quick_is_answered_by_a_worker(store: Store) -> None:
+    servicer = StorageServicer(store)
+    slow = threading.Event()
+
+    def opener(req: storage_pb2.GetObjectRequest) -> tuple[int, types_pb2.ObjAttrs, int, int, bool, str]:
+        if req.name == "slow":
+            slow.wait(10)  # as a read that verifies a large object's bytes
+        return servicer.open_local(req)
+
+    srv = LocalServer(f"@aismesh-test-{os.getpid()}-{os.urandom(4).hex()}", opener, store, servicer.spec_of,
+                      stall_s=2.0, is_quick=lambda req: req.name != "slow")
+    srv.start()
+    try:
+        _put(store, "slow", b"s")
+        _put(store, "fast", b"f")
+        with client(srv) as a, client(srv) as b, ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(_get, a, "slow")
+            # The loop is free while a worker waits on the slow read: the quick one is answered.
+            started = time.monotonic()
+            assert _get(b, "fast") == b"f"
+            assert time.monotonic() - started < 2.0 and not pending.done()
+            slow.set()
+            assert pending.result(timeout=10) == b"s"
+    finally:
+        slow.set()
+        srv.stop()
+
+
+# --- the gateway's open cache ----------------------------------------------------------------
+
+
+def _reopens(result: str) -> float:
+    return REGISTRY.get_sample_value("aismesh_local_reopens_total", {"result": result}) or 0.0
+
+
+def _read_via(reader: LocalReader, server: LocalServer, name: str, rng: types_pb2.ByteRange | None = None) -> bytes:
+    req = storage_pb2.GetObjectRequest(bucket=REF, name=name, range=rng)
+    head, fd = reader.open(node_view(server.path), req)
+    try:
+        return os.pread(fd, head.range_length, head.range_offset)
+    finally:
+        os.close(fd)
+
+
+def test_the_open_cache_opens_an_object_again_only_while_it_is_the_same_file(
+        server: LocalServer, store: Store) -> None:
+    reader = LocalReader(stall_timeout_s=5, reopen=OpenCache())
+    _put(store, "o", b"one")
+    assert _read_via(reader, server, "o") == b"one"  # the node answers, with the object's path
+    hits = _reopens("hit")
+    assert _read_via(reader, server, "o") == b"one" and _reopens("hit") == hits + 1  # opened again here
+
+    _put(store, "o", b"two!")  # overwritten: another file under the name
+    assert _read_via(reader, server, "o") == b"two!" and _reopens("hit") == hits + 1
+    assert _read_via(reader, server, "o") == b"two!" and _reopens("hit") == hits + 2
+
+    fd, meta, _ = store.open_object(BCK, BID, "o")  # metadata changed in place, as an atime refresh does
+    meta.atime_ns -= 10**12
+    objmeta.write(fd, meta)
+    os.close(fd)
+    assert _read_via(reader, server, "o") == b"two!" and _reopens("hit") == hits + 2
+
+    assert _read_via(reader, server, "o", types_pb2.ByteRange(start=1, end=2)) == b"wo"  # ranges ask the node
+    assert _reopens("hit") == hits + 2
+
+    store.delete(BCK, BID, "o")
+    with pytest.raises(errors.ObjectNotFound):
+        _read_via(reader, server, "o")
+
+
+def test_the_open_cache_asks_the_node_again_when_an_entry_is_old(server: LocalServer, store: Store) -> None:
+    reader = LocalReader(stall_timeout_s=5, reopen=OpenCache(ttl_s=0.0))
+    _put(store, "o", b"bytes")
+    hits = _reopens("hit")
+    for _ in range(3):
+        assert _read_via(reader, server, "o") == b"bytes"
+    assert _reopens("hit") == hits
+
+
+def test_reads_of_a_bucket_that_verifies_them_always_ask_the_node(server: LocalServer, store: Store) -> None:
+    reader = LocalReader(stall_timeout_s=5, reopen=OpenCache())
+    store.apply_bmd(1, {(BCK.uname, BID)}, frozenset({(BCK.uname, BID)}))
+    _put(store, "v", b"hello world")
+    hits = _reopens("hit")
+    assert _read_via(reader, server, "v") == b"hello world"
+    assert _read_via(reader, server, "v") == b"hello world" and _reopens("hit") == hits
+    rot(store, "v")
+    with pytest.raises(errors.Internal) as ei:
+        _read_via(reader, server, "v")
+    assert ei.value.reason == "bad-checksum"
