@@ -14,7 +14,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from aismesh.cmn import log as jlog
-from aismesh.cmn.proc import die_with_parent, gateway_workers
+from aismesh.cmn.proc import die_with_parent, gateway_workers, keep_buffers_in_heap
 from services.gateway.worker import claim_slot, release_slot
 
 
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log-level", default="info")
     ap.add_argument("--metrics-listen", default="", help="HOST:PORT of Prometheus /metrics (default: none)")
     args = ap.parse_args(argv)
+    keep_buffers_in_heap()  # before the workers fork: they inherit it
     os.environ["AISMESH_GATEWAY_THREADS"] = str(args.threads)  # read by every worker's Cluster
     run_dir = runtime_dir()
     options = {
