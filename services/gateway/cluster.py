@@ -409,7 +409,10 @@ class Cluster:
                         return got
             return self._stream_get(node, stub, req, hold_last=True)
         if is_local(node):
-            got = self._try_local(node, req)
+            # A bucket that verifies every read (its props as this gateway knows them) never
+            # reads from the open cache, even while the node has not seen the change yet.
+            verifies = bool(entry.props.get("checksum", {}).get("validate_warm_get"))
+            got = self._try_local(node, req, reuse=not verifies)
             if got is not None:
                 return got
         return self._read_over_grpc(node, stub, req)
@@ -476,19 +479,19 @@ class Cluster:
         with self.watchdog.watch(call.cancel) as progress, self.rpc(node, progress):
             return next(call, None)
 
-    def _try_local(self, node: NodeView, req: storage_pb2.GetObjectRequest) -> GetResult | None:
+    def _try_local(self, node: NodeView, req: storage_pb2.GetObjectRequest, reuse: bool = True) -> GetResult | None:
         """The same-host fast path, or None when it is unusable (node restarting, other
-        namespace): the caller then uses gRPC."""
+        namespace): the caller then uses gRPC. ``reuse``: the open cache may answer."""
         with self.guard.call(node.id, node.grpc_addr):
             try:
-                return self._get_local(node, req)
+                return self._get_local(node, req, reuse)
             except TimeoutError:
                 raise self.stalled(node) from None
             except (OSError, ConnectionError):
                 return None
 
-    def _get_local(self, node: NodeView, req: storage_pb2.GetObjectRequest) -> GetResult:
-        head, fd = self.local.open(node, req)
+    def _get_local(self, node: NodeView, req: storage_pb2.GetObjectRequest, reuse: bool = True) -> GetResult:
+        head, fd = self.local.open(node, req, reuse)
         offset, length = head.range_offset, head.range_length
         if length <= SENDFILE_MIN:
             try:

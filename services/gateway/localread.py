@@ -121,7 +121,6 @@ class OpenCache:
             with self._lock:
                 if self._opened.get(key) is entry:
                     del self._opened[key]
-        return None
 
 
 class LocalReader:
@@ -189,10 +188,11 @@ class LocalReader:
             raise errors.from_info(resp.error)
         return resp, fd
 
-    def open(self, node: NodeView, req: storage_pb2.GetObjectRequest) -> tuple[storage_pb2.GetObjectResponse, int]:
+    def open(self, node: NodeView, req: storage_pb2.GetObjectRequest,
+             reuse: bool = True) -> tuple[storage_pb2.GetObjectResponse, int]:
         """(attrs and resolved range, open fd) of the object: from the open cache when it still
-        holds, else from the node."""
-        key = OpenCache.key(node, req) if self.reopen is not None else None
+        holds (and ``reuse`` allows it), else from the node."""
+        key = OpenCache.key(node, req) if self.reopen is not None and reuse else None
         if key is not None:
             assert self.reopen is not None
             again = self.reopen.open(key)

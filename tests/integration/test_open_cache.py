@@ -10,7 +10,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import Mesh
+from tests.integration.conftest import Mesh, wait_for
 
 
 def _reopens(mesh: Mesh, result: str) -> float:
@@ -53,3 +53,25 @@ def test_no_read_sees_an_overwritten_or_deleted_object(mesh: Mesh, s3: Any, buck
     whole = _get(s3, bucket, "k")
     assert _get(s3, bucket, "k") == whole == b"0123456789abcdef"
     assert s3.get_object(Bucket=bucket, Key="k", Range="bytes=3-9")["Body"].read() == whole[3:10]
+
+
+def test_a_bucket_that_starts_verifying_reads_stops_using_the_cache(mesh: Mesh, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"checked")
+    for _ in range(4):
+        assert _get(s3, bucket, "k") == b"checked"
+    r = requests.patch(f"{mesh.url}/v1/buckets/{bucket}", params={"provider": "ais"}, timeout=10,
+                       json={"action": "set-bprops", "value": {"checksum": {"validate_warm_get": True}}})
+    assert r.status_code == 200, r.text
+    # The setting reaches every gateway worker with the BMD; from then on each read is the node's.
+    wait_for("every gateway worker knows the bucket verifies reads", lambda: _reads_skip_the_cache(mesh, s3, bucket))
+    hits = _reopens(mesh, "hit")
+    for _ in range(8):
+        assert _get(s3, bucket, "k") == b"checked"
+    assert _reopens(mesh, "hit") == hits
+
+
+def _reads_skip_the_cache(mesh: Mesh, s3: Any, bucket: str) -> bool:
+    hits = _reopens(mesh, "hit")
+    for _ in range(4):
+        _get(s3, bucket, "k")
+    return _reopens(mesh, "hit") == hits
