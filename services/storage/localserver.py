@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import queue
 import select
 import socket
 import struct
@@ -30,7 +31,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import Counter
 
@@ -224,6 +224,39 @@ class PipeBody:
             raise _incomplete(self.received + 1, self.received)
 
 
+class _Workers:
+    """Daemon threads for what the loop hands off, started as needed up to ``most`` and then
+    reused. Daemons, as the per-connection threads were: a writer stalled in the middle of a
+    write never holds up the node's exit (a ThreadPoolExecutor's threads are joined at exit)."""
+
+    def __init__(self, most: int) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[object, ...]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._most = most
+        self._started = 0
+        self._idle = 0  # threads waiting for a job nobody has claimed for them yet
+
+    def submit(self, fn: Callable[..., None], *args: object) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # an idle thread will take it
+            elif self._started < self._most:
+                self._started += 1
+                threading.Thread(target=self._run, daemon=True, name=f"local-worker-{self._started}").start()
+            # else: it waits for the first thread to finish what it has
+        self._jobs.put((fn, args))
+
+    def _run(self) -> None:
+        while True:
+            fn, args = self._jobs.get()
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("a same-host worker failed")
+            with self._lock:
+                self._idle += 1
+
+
 class _Client:
     """A connection the loop waits on, with what it has sent of a request not yet whole."""
 
@@ -248,7 +281,7 @@ class LocalServer:
         self._stop = threading.Event()
         self._ep = select.epoll()
         self._clients: dict[int, _Client] = {}
-        self._workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="local-worker")
+        self._workers = _Workers(WORKERS)
 
     def start(self) -> None:
         is_file = not self.path.startswith("@")
