@@ -433,16 +433,19 @@ class LocalServer:
         if c.buf and not c.since:
             c.since = time.monotonic()
 
+    def _opened(self, req: storage_pb2.GetObjectRequest) -> tuple[storage_pb2.LocalResponse, int]:
+        """A get's answer and the object's descriptor (-1 with an error answer)."""
+        try:
+            fd, attrs, offset, length, is_range, path = self.open_object(req)
+        except Exception as e:
+            return _error(e), -1
+        return storage_pb2.LocalResponse(head=storage_pb2.GetObjectResponse(
+            attrs=attrs, is_range=is_range, range_offset=offset, range_length=length), path=path), fd
+
     def _get_now(self, c: _Client, req: storage_pb2.GetObjectRequest) -> None:
         """Answer a get from the loop. The client is waiting for it, so its socket has room: an
         answer that does not fit whole means a client that does not read, and it is dropped."""
-        fd = -1
-        try:
-            fd, attrs, offset, length, is_range, path = self.open_object(req)
-            resp = storage_pb2.LocalResponse(head=storage_pb2.GetObjectResponse(
-                attrs=attrs, is_range=is_range, range_offset=offset, range_length=length), path=path)
-        except Exception as e:
-            resp = _error(e)
+        resp, fd = self._opened(req)
         try:
             data = frame(resp.SerializeToString())
             sent = socket.send_fds(c.sock, [data], [fd]) if fd >= 0 else c.sock.send(data)
@@ -486,16 +489,13 @@ class LocalServer:
             _send(conn, _error(errors.InvalidArgument(f"unknown local request {op!r}")))
 
     def _get(self, conn: socket.socket, req: storage_pb2.GetObjectRequest) -> None:
+        """A get a worker answers (one the loop should not wait for)."""
+        resp, fd = self._opened(req)
         try:
-            fd, attrs, offset, length, is_range, path = self.open_object(req)
-        except Exception as e:
-            _send(conn, _error(e))
-            return
-        try:
-            _send(conn, storage_pb2.LocalResponse(head=storage_pb2.GetObjectResponse(
-                attrs=attrs, is_range=is_range, range_offset=offset, range_length=length), path=path), fd)
+            _send(conn, resp, fd)
         finally:
-            os.close(fd)  # the client has its own duplicate now (or is gone)
+            if fd >= 0:
+                os.close(fd)  # the client has its own duplicate now (or is gone)
 
     def _write(self, conn: socket.socket, req: storage_pb2.WriteObjectRequest) -> None:
         """A small object whole in the request: stored (verified, fsynced, renamed) before the answer.
